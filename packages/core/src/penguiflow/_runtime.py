@@ -1,0 +1,258 @@
+"""The mechanics behind a PenguiFlow: floes, delivery, events, failures and cancellation.
+
+``PenguiFlow`` (in ``core``) is the public facade; this object owns the
+state its workers and contexts share. Delivery counts envelopes per trace
+(see ``_traces``) so cancellation knows what is in flight without any
+per-message task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._envelope import rewrap
+from penguiflow._events import EventHub
+from penguiflow._traces import TraceState, TraceTable
+from penguiflow.errors import FlowError, TraceCancelled
+from penguiflow.floe import Floe, Inbox
+from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
+from penguiflow.metrics import FlowEvent
+from penguiflow.node import Node
+from penguiflow.types import Message
+
+if TYPE_CHECKING:
+    from penguiflow._worker import NodeWorker
+
+__all__ = ["RUNTIME", "FlowRuntime", "trace_of"]
+
+logger = logging.getLogger("penguiflow.core")
+
+RUNTIME = Endpoint("Runtime")
+"""Source of the floe that carries runtime-made results (errors, deadline answers) to Rookery."""
+
+
+def trace_of(item: Any) -> str | None:
+    """Return the trace id of an envelope or ``FlowError``, else ``None``."""
+    if isinstance(item, Message):
+        return item.trace_id
+    if isinstance(item, FlowError):
+        return item.trace_id
+    return None
+
+
+class FlowRuntime:
+    """Shared runtime state of one flow (see the module docstring)."""
+
+    def __init__(
+        self,
+        graph: FlowGraph,
+        *,
+        queue_maxsize: int,
+        middlewares: Sequence[Any],
+        emit_errors_to_rookery: bool,
+    ) -> None:
+        self.graph = graph
+        self.facade: Any = None  # the PenguiFlow that owns this runtime
+        self.queue_maxsize = queue_maxsize
+        self.emit_errors_to_rookery = emit_errors_to_rookery
+        self.hub = EventHub(list(middlewares))
+        self.traces = TraceTable()
+        self.workers: list[NodeWorker] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.running = False
+        self.stopping = False
+        self.inboxes: dict[Node, Inbox] = {node: Inbox() for node in graph.nodes}
+        self.rookery = Inbox()
+        self.ingress_floes: dict[Node, Floe] = {
+            node: Floe(OPEN_SEA, node, queue_maxsize, self.inboxes[node]) for node in graph.ingress
+        }
+        self.out_floes: dict[Node, list[Floe]] = {
+            node: [
+                Floe(node, succ, queue_maxsize, self.inboxes[succ])
+                for succ in graph.successors[node]
+            ]
+            for node in graph.nodes
+        }
+        self.rookery_floes: dict[Node, Floe] = {
+            node: Floe(node, ROOKERY, queue_maxsize, self.rookery) for node in graph.egress
+        }
+        self.runtime_floe = Floe(RUNTIME, ROOKERY, queue_maxsize, self.rookery)
+
+    # -- introspection -------------------------------------------------
+    def all_floes(self) -> list[Floe]:
+        """Every floe of the flow, OpenSea and Rookery ones included."""
+        floes: list[Floe] = list(self.ingress_floes.values())
+        for out in self.out_floes.values():
+            floes.extend(out)
+        floes.extend(self.rookery.floes)
+        return floes
+
+    def depth_in(self, node: Node) -> int:
+        """Messages queued for ``node``."""
+        return self.inboxes[node].qsize()
+
+    def depth_out(self, node: Node) -> int:
+        """Messages queued in ``node``'s outgoing floes (Rookery included)."""
+        total = sum(floe.qsize() for floe in self.out_floes[node])
+        rookery = self.rookery_floes.get(node)
+        return total + (rookery.qsize() if rookery is not None else 0)
+
+    def inflight(self, trace_id: str | None) -> int:
+        """Number of workers processing a message of ``trace_id`` right now."""
+        if trace_id is None:
+            return 0
+        return sum(1 for worker in self.workers if worker.current_trace == trace_id)
+
+    # -- delivery ------------------------------------------------------
+    async def deliver(self, floe: Floe, item: Any) -> None:
+        """Put ``item`` on ``floe`` (waiting while full), counting it for its trace.
+
+        Raises:
+            TraceCancelled: The item's trace is being cancelled.
+            FloeClosed: The flow was stopped.
+        """
+        trace_id = trace_of(item)
+        if trace_id is None:
+            if floe.full():
+                await floe.put(item)
+            else:
+                floe.put_nowait(item)
+            return
+        state = self._count(trace_id)
+        try:
+            while floe.full():
+                await floe.wait_for_space()
+                if state.cancelled:
+                    raise TraceCancelled(trace_id)
+            floe.put_nowait(item)
+        except BaseException:
+            self.traces.done(trace_id)
+            raise
+
+    def deliver_nowait(self, floes: Sequence[Floe], item: Any) -> None:
+        """Put ``item`` on every floe now, or on none of them.
+
+        Raises:
+            asyncio.QueueFull: One of the floes is full (nothing was put).
+            TraceCancelled: The item's trace is being cancelled.
+        """
+        for floe in floes:
+            if floe.full():
+                raise asyncio.QueueFull(f"{floe!r} is full")
+        for floe, branch in zip(floes, self.branches(item, len(floes)), strict=True):
+            trace_id = trace_of(branch)
+            if trace_id is not None:
+                self._count(trace_id)
+            floe.put_nowait(branch)
+
+    async def fan_out(self, floes: Sequence[Floe], item: Any) -> None:
+        """Deliver ``item`` to every floe; each extra envelope branch gets its own meta copy."""
+        if len(floes) == 1:
+            await self.deliver(floes[0], item)
+            return
+        for floe, branch in zip(floes, self.branches(item, len(floes)), strict=True):
+            await self.deliver(floe, branch)
+
+    @staticmethod
+    def branches(item: Any, count: int) -> list[Any]:
+        """Copies of ``item`` for ``count`` branches, all made before any is delivered."""
+        if count == 1 or not isinstance(item, Message):
+            return [item] * count
+        return [item] + [rewrap(item, item.payload, copy_meta=True) for _ in range(count - 1)]
+
+    def _count(self, trace_id: str) -> TraceState:
+        state = self.traces.get(trace_id)
+        if state is not None and state.cancelled:
+            raise TraceCancelled(trace_id)
+        return self.traces.add(trace_id)
+
+    def took_from_rookery(self, item: Any) -> None:
+        """Account for an item that left the flow through Rookery."""
+        trace_id = trace_of(item)
+        if trace_id is not None:
+            self.traces.done(trace_id)
+
+    # -- events and failures --------------------------------------------
+    async def emit_event(
+        self,
+        event_type: str,
+        node: Node | None,
+        trace_id: str | None,
+        *,
+        attempt: int = 0,
+        latency_ms: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Build a :class:`FlowEvent` and hand it to the middlewares (if any)."""
+        if not self.hub.listeners:
+            return
+        state = self.traces.get(trace_id) if trace_id is not None else None
+        event = FlowEvent(
+            event_type=event_type,
+            ts=time.time(),
+            node_name=node.name if node is not None else None,
+            node_id=node.node_id if node is not None else None,
+            trace_id=trace_id,
+            attempt=attempt,
+            latency_ms=latency_ms,
+            q_depth_in=self.depth_in(node) if node is not None else 0,
+            q_depth_out=self.depth_out(node) if node is not None else 0,
+            outgoing=len(self.out_floes[node]) if node is not None else 0,
+            trace_pending=state.count if state is not None else (None if trace_id is None else 0),
+            trace_inflight=self.inflight(trace_id),
+            trace_cancelled=bool(state is not None and state.cancelled),
+            extra=extra or {},
+        )
+        await self.hub.dispatch(event)
+
+    async def report_failure(self, error: FlowError) -> None:
+        """Deliver ``error`` to Rookery (error mode) or log it."""
+        await self.emit_event(
+            "node_failed",
+            self.graph.node_named(error.node_name) if error.node_name else None,
+            error.trace_id,
+            attempt=int(error.metadata.get("attempts", 1)) - 1,
+            extra={"code": error.code.value, "error": error.to_payload()},
+        )
+        if self.emit_errors_to_rookery:
+            await self.deliver(self.runtime_floe, error)
+        else:
+            logger.error(
+                "node %r failed for trace %r [%s]: %s",
+                error.node_name,
+                error.trace_id,
+                error.code.value,
+                error.message,
+                exc_info=error.original_exc,
+            )
+
+    # -- cancellation ----------------------------------------------------
+    async def cancel(self, trace_id: str) -> bool:
+        """Cancel one trace; see :meth:`penguiflow.core.PenguiFlow.cancel`."""
+        state = self.traces.get(trace_id)
+        if state is None:
+            return False
+        if state.cancelled:
+            if state.drained is not None:
+                await state.drained.wait()
+            return True
+        state.cancelled = True
+        state.drained = asyncio.Event()
+        await self.emit_event("trace_cancel_start", None, trace_id, extra={"pending": state.count})
+        dropped = 0
+        for floe in self.all_floes():
+            removed = floe.remove_if(lambda item: trace_of(item) == trace_id)
+            if removed:
+                dropped += len(removed)
+                self.traces.done(trace_id, len(removed))
+            # Producers of this trace blocked on a full floe re-check and give up.
+            floe.wake_all_putters()
+        for worker in self.workers:
+            worker.cancel_trace(trace_id)
+        await state.drained.wait()
+        await self.emit_event("trace_cancel_finish", None, trace_id, extra={"dropped": dropped})
+        return True

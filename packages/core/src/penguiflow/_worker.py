@@ -1,0 +1,255 @@
+"""The per-node worker loop: take a message, run the node, route what it returns.
+
+Design notes. One long-lived task per node; a message never gets its own
+task. Per-trace cancellation therefore cancels the *worker task* while it
+processes that trace and the worker absorbs the ``CancelledError``
+(``Task.uncancel``) and moves on. That is safe because ``current_trace`` only
+changes while the worker runs: when ``cancel_trace`` sees the trace, the
+worker is suspended at an await inside that trace's processing, and that is
+where the ``CancelledError`` lands. ``stop()`` sets ``runtime.stopping``
+first, so its cancellation is never absorbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from penguiflow._budgets import advance_controller, deadline_text
+from penguiflow._envelope import rewrap
+from penguiflow._reliability import FAILED, call_node, report_exception
+from penguiflow._runtime import FlowRuntime
+from penguiflow.context import Context
+from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
+from penguiflow.floe import Floe, FloeClosed
+from penguiflow.node import Node
+from penguiflow.registry import ModelRegistry
+from penguiflow.types import FinalAnswer, Message
+
+__all__ = ["NodeWorker"]
+
+
+class NodeWorker:
+    """Runs one node: owns its inbox, context and routing."""
+
+    __slots__ = (
+        "cancel_target",
+        "ctx",
+        "current_message",
+        "current_trace",
+        "in_adapter",
+        "inbox",
+        "node",
+        "out_adapter",
+        "out_floes",
+        "rookery_floe",
+        "runtime",
+        "simple",
+        "task",
+        "unwrap",
+        "validate_in",
+        "validate_out",
+    )
+
+    def __init__(self, runtime: FlowRuntime, node: Node, registry: ModelRegistry | None) -> None:
+        self.runtime = runtime
+        self.node = node
+        self.inbox = runtime.inboxes[node]
+        models = registry.get(node.name) if registry is not None else None
+        mode = node.policy.validate
+        self.unwrap = models is not None and models.unwraps_envelope
+        self.validate_in = models is not None and mode in ("in", "both")
+        self.validate_out = models is not None and mode in ("out", "both")
+        self.in_adapter: TypeAdapter[Any] | None = models.in_adapter if models is not None else None
+        self.out_adapter: TypeAdapter[Any] | None = (
+            models.out_adapter if models is not None else None
+        )
+        policy = node.policy
+        self.simple = (
+            not self.validate_in
+            and not self.validate_out
+            and policy.timeout_s is None
+            and policy.max_retries == 0
+        )
+        self.rookery_floe: Floe | None = runtime.rookery_floes.get(node)
+        successors = runtime.out_floes[node]
+        if successors:
+            self.out_floes: list[Floe] = successors
+        else:
+            assert self.rookery_floe is not None  # nodes without successors are egress nodes
+            self.out_floes = [self.rookery_floe]
+        self.current_trace: str | None = None
+        self.current_message: Message | None = None
+        self.cancel_target: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.ctx = Context(self)
+
+    # -- the loop --------------------------------------------------------
+    async def run(self) -> None:
+        """Process messages until the flow stops."""
+        inbox = self.inbox
+        try:
+            while True:
+                try:
+                    item = inbox.take_nowait()
+                except asyncio.QueueEmpty:
+                    item = await inbox.take()
+                if isinstance(item, Message):
+                    await self._process_envelope(item)
+                else:
+                    await self._process_payload(item)
+        except FloeClosed:
+            return
+
+    async def _process_payload(self, item: Any) -> None:
+        if self.simple and not self.runtime.hub.listeners:
+            try:
+                result = await self.node.func(item, self.ctx)
+            except Exception as exc:
+                await report_exception(self, exc, None)
+                return
+        else:
+            result = await call_node(self, item, None)
+        if result is None or result is FAILED:
+            return
+        await self.route(result, None)
+
+    async def _process_envelope(self, message: Message) -> None:
+        runtime = self.runtime
+        trace_id = message.trace_id
+        state = runtime.traces.get(trace_id)
+        if state is not None and state.cancelled:
+            runtime.traces.done(trace_id)
+            return
+        self.current_trace = trace_id
+        self.current_message = message
+        try:
+            deadline = message.deadline_s
+            if deadline is not None:
+                now = time.time()
+                if now >= deadline:
+                    await self._deadline_skip(message, now)
+                    return
+            arg = message.payload if self.unwrap else message
+            if self.simple and not runtime.hub.listeners:
+                try:
+                    result = await self.node.func(arg, self.ctx)
+                except Exception as exc:
+                    await report_exception(self, exc, trace_id)
+                    return
+            else:
+                result = await call_node(self, arg, trace_id)
+            if result is None or result is FAILED:
+                return
+            if self.unwrap and not isinstance(result, Message):
+                result = rewrap(message, result)
+            await self.route(result, None)
+        except asyncio.CancelledError:
+            if self.cancel_target != trace_id or runtime.stopping:
+                raise
+            await runtime.emit_event("node_cancelled", self.node, trace_id)
+        except TraceCancelled:
+            pass  # the trace was cancelled while its output was being routed
+        finally:
+            self.current_trace = None
+            self.current_message = None
+            if self.cancel_target is not None:
+                # Balance Task.cancel(), also when user code swallowed the CancelledError.
+                self.cancel_target = None
+                if self.task is not None and not runtime.stopping:
+                    self.task.uncancel()
+            runtime.traces.done(trace_id)
+
+    def cancel_trace(self, trace_id: str) -> None:
+        """Interrupt the current processing if it belongs to ``trace_id``."""
+        if self.current_trace == trace_id and self.cancel_target is None and self.task is not None:
+            self.cancel_target = trace_id
+            self.task.cancel()
+
+    # -- routing ---------------------------------------------------------
+    def targets(self, to: Node | str | Sequence[Node | str] | None) -> list[Floe]:
+        """Resolve ``to`` (successor nodes or names) to this node's outgoing floes.
+
+        Raises:
+            ValueError: If a target is not a successor of this node.
+        """
+        if to is None:
+            return self.out_floes
+        wanted = [to] if isinstance(to, Node | str) else list(to)
+        floes: list[Floe] = []
+        for target in wanted:
+            for floe in self.runtime.out_floes[self.node]:
+                succ = floe.target
+                if succ is target or (isinstance(target, str) and succ.name == target):
+                    floes.append(floe)
+                    break
+            else:
+                known = [floe.target.name for floe in self.runtime.out_floes[self.node]]
+                label = target.name if isinstance(target, Node) else target
+                raise ValueError(
+                    f"node {self.node.name!r} cannot emit to {label!r}: it is not a successor "
+                    f"(successors: {known or 'none, results go to Rookery'})"
+                )
+        return floes
+
+    async def route(self, item: Any, to: Node | str | Sequence[Node | str] | None) -> None:
+        """Send ``item`` downstream, applying controller rules for ``allow_cycle`` nodes."""
+        runtime = self.runtime
+        if self.node.allow_cycle:
+            outcome = advance_controller(item, self.node.name)
+            if outcome.exhausted is not None:
+                await runtime.emit_event(
+                    "budget_exhausted",
+                    self.node,
+                    self.current_trace,
+                    extra={"code": outcome.exhausted.value},
+                )
+            if outcome.to_rookery:
+                assert self.rookery_floe is not None  # controllers always feed Rookery
+                await runtime.deliver(self.rookery_floe, outcome.item)
+                return
+            item = outcome.item
+        floes = self.out_floes if to is None else self.targets(to)
+        if len(floes) == 1:
+            floe = floes[0]
+            if isinstance(item, Message | FlowError):
+                await runtime.deliver(floe, item)
+            elif floe.full():
+                await floe.put(item)
+            else:
+                floe.put_nowait(item)
+        else:
+            await runtime.fan_out(floes, item)
+
+    async def _deadline_skip(self, message: Message, now: float) -> None:
+        runtime = self.runtime
+        trace_id = message.trace_id
+        assert message.deadline_s is not None
+        await runtime.emit_event(
+            "deadline_skip",
+            self.node,
+            trace_id,
+            extra={"deadline_s": message.deadline_s, "late_s": now - message.deadline_s},
+        )
+        state = runtime.traces.get(trace_id)
+        if state is None or state.finalized:
+            return  # one final answer per trace
+        state.finalized = True
+        text = deadline_text(self.node.name, message.deadline_s, now)
+        final: Any
+        if runtime.emit_errors_to_rookery:
+            final = FlowError(
+                trace_id=trace_id,
+                node_name=self.node.name,
+                node_id=self.node.node_id,
+                code=FlowErrorCode.DEADLINE_EXCEEDED,
+                message=text,
+                metadata={"deadline_s": message.deadline_s},
+            )
+        else:
+            final = rewrap(message, FinalAnswer(text=text))
+        await runtime.deliver(runtime.runtime_floe, final)

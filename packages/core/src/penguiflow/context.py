@@ -1,0 +1,149 @@
+"""Context: what a node function can do besides returning a value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from penguiflow.floe import Floe
+from penguiflow.node import Node
+from penguiflow.playbook import PlaybookBuilder, call_playbook
+from penguiflow.types import Message
+
+if TYPE_CHECKING:
+    from penguiflow._worker import NodeWorker
+
+__all__ = ["Context"]
+
+Targets = Node | str | Sequence[Node | str] | None
+
+
+class Context:
+    """Handed to every node call as its second argument.
+
+    One context exists per node; ``trace_id`` and ``message`` describe the
+    message being processed right now.
+    """
+
+    __slots__ = ("_worker",)
+
+    def __init__(self, worker: NodeWorker) -> None:
+        self._worker = worker
+
+    @property
+    def owner(self) -> Node:
+        """The node this context belongs to."""
+        return self._worker.node
+
+    @property
+    def runtime(self) -> Any:
+        """The :class:`~penguiflow.core.PenguiFlow` running this node."""
+        return self._worker.runtime.facade
+
+    @property
+    def trace_id(self) -> str | None:
+        """Trace of the message being processed (``None`` for payload-only messages)."""
+        return self._worker.current_trace
+
+    @property
+    def message(self) -> Message | None:
+        """The envelope being processed, also when the node received only its payload."""
+        return self._worker.current_message
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        """``meta`` of the envelope being processed, or ``None`` for payload-only messages."""
+        message = self._worker.current_message
+        return message.meta if message is not None else None
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Whether the current trace has been cancelled."""
+        trace_id = self._worker.current_trace
+        if trace_id is None:
+            return False
+        state = self._worker.runtime.traces.get(trace_id)
+        return bool(state is not None and state.cancelled)
+
+    async def emit(self, msg: Any, to: Targets = None) -> None:
+        """Send ``msg`` to the node's successors (or Rookery if it has none).
+
+        Waits while a target floe is full (backpressure).
+
+        Args:
+            msg: A payload or a ``Message``.
+            to: Successor node(s) or name(s); all successors when ``None``.
+
+        Raises:
+            ValueError: If ``to`` names a node that is not a successor.
+            TraceCancelled: If the message's trace has been cancelled.
+        """
+        await self._worker.route(msg, to)
+
+    def emit_nowait(self, msg: Any, to: Targets = None) -> None:
+        """Like :meth:`emit` but raise ``asyncio.QueueFull`` instead of waiting.
+
+        Controller budgets are not applied here; use :meth:`emit` from controllers.
+
+        Raises:
+            asyncio.QueueFull: A target floe is full (nothing was sent).
+            ValueError: If ``to`` names a node that is not a successor.
+        """
+        self._worker.runtime.deliver_nowait(self._worker.targets(to), msg)
+
+    async def fetch(self, from_: Node | str | None = None) -> Any:
+        """Take the next message from this node's incoming floes (or one predecessor's).
+
+        Raises:
+            ValueError: If ``from_`` is not a predecessor.
+        """
+        return await self._take(None if from_ is None else [from_])
+
+    async def fetch_any(self, from_: Sequence[Node | str] | None = None) -> Any:
+        """Take the next message from any of the given predecessors (all when ``None``)."""
+        return await self._take(from_)
+
+    async def _take(self, sources: Sequence[Node | str] | None) -> Any:
+        worker = self._worker
+        floes: list[Floe] | None = None
+        if sources is not None:
+            floes = []
+            for source in sources:
+                match = [
+                    f for f in worker.inbox.floes if f.source is source or f.source.name == source
+                ]
+                if not match:
+                    known = [f.source.name for f in worker.inbox.floes]
+                    raise ValueError(
+                        f"node {worker.node.name!r} has no incoming floe from {source!r} "
+                        f"(predecessors: {known})"
+                    )
+                floes.extend(match)
+        item = await worker.inbox.take(floes)
+        if isinstance(item, Message):
+            # The node now holds it: it no longer counts as queued for its trace.
+            worker.runtime.traces.done(item.trace_id)
+        return item
+
+    async def call_playbook(
+        self,
+        builder: PlaybookBuilder,
+        parent_msg: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 - public API shape from the seed docs
+    ) -> Any:
+        """Run a subflow for ``parent_msg`` and return its first result's payload.
+
+        See :func:`penguiflow.playbook.call_playbook`.
+        """
+        return await call_playbook(builder, parent_msg, timeout=timeout)
+
+    def queue_depth_in(self) -> int:
+        """Messages waiting in this node's incoming floes."""
+        return self._worker.runtime.depth_in(self._worker.node)
+
+    def queue_depth_out(self) -> int:
+        """Messages waiting in this node's outgoing floes."""
+        return self._worker.runtime.depth_out(self._worker.node)
+
+    def __repr__(self) -> str:
+        return f"Context(owner={self._worker.node.name!r}, trace_id={self.trace_id!r})"

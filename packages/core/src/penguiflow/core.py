@@ -1,0 +1,298 @@
+"""The flow lifecycle: build a PenguiFlow, run it, emit into OpenSea, fetch from Rookery, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from penguiflow._runtime import FlowRuntime
+from penguiflow._worker import NodeWorker
+from penguiflow.context import Context
+from penguiflow.errors import CycleError
+from penguiflow.floe import Floe
+from penguiflow.graph import FlowGraph, build_graph
+from penguiflow.node import Node
+from penguiflow.registry import ModelRegistry
+
+__all__ = ["DEFAULT_QUEUE_MAXSIZE", "Context", "CycleError", "Floe", "PenguiFlow", "create"]
+
+logger = logging.getLogger("penguiflow.core")
+
+DEFAULT_QUEUE_MAXSIZE = 64
+"""Capacity of every floe unless ``queue_maxsize`` says otherwise."""
+
+_STOP_GRACE_S = 5.0
+
+Targets = Node | str | Sequence[Node | str] | None
+
+
+class PenguiFlow:
+    """A running graph of nodes joined by bounded floes.
+
+    Build one with :func:`create`. Lifecycle: ``run()`` once, then any
+    number of ``emit``/``fetch``/``cancel`` calls, then ``await stop()``.
+
+    Args:
+        *adjacencies: ``node.to(successors...)`` results (or bare nodes).
+        queue_maxsize: Capacity of each floe; ``0`` means unbounded.
+        allow_cycles: Accept cycles even without an ``allow_cycle`` node.
+        middlewares: Callables receiving every :class:`~penguiflow.metrics.FlowEvent`.
+        emit_errors_to_rookery: Deliver ``FlowError``s through :meth:`fetch`
+            instead of only logging them.
+
+    Raises:
+        CycleError: The graph has a cycle nobody allowed.
+        TypeError: An adjacency or middleware has the wrong type.
+        ValueError: Bad ``queue_maxsize``, duplicate node names, empty flow.
+    """
+
+    def __init__(
+        self,
+        *adjacencies: Any,
+        queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
+        allow_cycles: bool = False,
+        middlewares: Sequence[Any] = (),
+        emit_errors_to_rookery: bool = False,
+    ) -> None:
+        if type(queue_maxsize) is not int or queue_maxsize < 0:
+            raise ValueError(
+                f"queue_maxsize must be an int >= 0 (0 = unbounded); got {queue_maxsize!r}"
+            )
+        self._graph = build_graph(adjacencies, allow_cycles=allow_cycles)
+        self._runtime = FlowRuntime(
+            self._graph,
+            queue_maxsize=queue_maxsize,
+            middlewares=middlewares,
+            emit_errors_to_rookery=emit_errors_to_rookery,
+        )
+        self._runtime.facade = self
+        self._state = "created"
+        self._stopped: asyncio.Event | None = None
+
+    # -- introspection ---------------------------------------------------
+    @property
+    def graph(self) -> FlowGraph:
+        """The static shape of the flow (nodes, edges, ingress/egress, cycles)."""
+        return self._graph
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node of the flow."""
+        return self._graph.nodes
+
+    @property
+    def floes(self) -> list[Floe]:
+        """Every floe, including those from OpenSea and to Rookery."""
+        return self._runtime.all_floes()
+
+    @property
+    def running(self) -> bool:
+        """``True`` between :meth:`run` and :meth:`stop`."""
+        return self._state == "running"
+
+    def add_middleware(self, middleware: Any) -> None:
+        """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""
+        self._runtime.hub.add(middleware)
+
+    # -- lifecycle -------------------------------------------------------
+    def run(self, registry: ModelRegistry | None = None) -> None:
+        """Start one worker per node on the running event loop.
+
+        Args:
+            registry: Models for validating nodes. When given, every node whose
+                policy validates must be registered. Without a registry nothing is
+                validated and nodes receive messages as emitted.
+
+        Raises:
+            RuntimeError: Called twice, after ``stop()``, or outside an event loop.
+            ValueError: Validating nodes are missing from ``registry`` (all are named).
+        """
+        if self._state != "created":
+            raise RuntimeError(f"flow.run() can only be called once; this flow is {self._state}")
+        if registry is not None:
+            if not isinstance(registry, ModelRegistry):
+                raise TypeError(f"registry must be a ModelRegistry; got {type(registry).__name__}")
+            missing = [
+                node.name
+                for node in self._graph.nodes
+                if node.policy.validate != "none" and node.name not in registry
+            ]
+            if missing:
+                raise ValueError(
+                    f"nodes {missing} validate their messages but are not registered in the "
+                    "ModelRegistry: call registry.register(name, InModel, OutModel) for each, "
+                    "or give them NodePolicy(validate='none')"
+                )
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "flow.run() needs a running event loop: call it from async code"
+            ) from None
+        runtime = self._runtime
+        for node in self._graph.nodes:
+            worker = NodeWorker(runtime, node, registry)
+            task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}")
+            task.add_done_callback(_report_worker_crash)
+            worker.task = task
+            runtime.workers.append(worker)
+            runtime.tasks.append(task)
+        runtime.running = True
+        self._state = "running"
+
+    async def stop(self) -> None:
+        """Cancel every worker and wait for them; idempotent and bounded.
+
+        Pending ``fetch``/``emit`` calls fail with ``RuntimeError``.
+        """
+        if self._stopped is not None:
+            await self._stopped.wait()
+            return
+        self._stopped = asyncio.Event()
+        runtime = self._runtime
+        runtime.stopping = True
+        runtime.running = False
+        self._state = "stopped"
+        for inbox in (*runtime.inboxes.values(), runtime.rookery):
+            inbox.close("flow stopped")
+        tasks = [task for task in runtime.tasks if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_S)
+            if pending:
+                logger.warning(
+                    "flow.stop(): %d node(s) ignored cancellation for %.1fs and were left "
+                    "running: %s",
+                    len(pending),
+                    _STOP_GRACE_S,
+                    sorted(task.get_name() for task in pending),
+                )
+        runtime.traces.release_all()
+        self._stopped.set()
+
+    # -- OpenSea ---------------------------------------------------------
+    async def emit(self, msg: Any, to: Targets = None) -> None:
+        """Send ``msg`` into the flow at OpenSea, waiting while a floe is full.
+
+        Args:
+            msg: A payload or a ``Message``.
+            to: Ingress node(s) or name(s); all ingress nodes when ``None``.
+
+        Raises:
+            RuntimeError: The flow is not running.
+            ValueError: ``to`` is not an ingress node.
+            TraceCancelled: The message's trace is being cancelled.
+        """
+        self._check_running("emit")
+        await self._runtime.fan_out(self._ingress(to), msg)
+
+    def emit_nowait(self, msg: Any, to: Targets = None) -> None:
+        """Like :meth:`emit` but raise ``asyncio.QueueFull`` instead of waiting.
+
+        Raises:
+            asyncio.QueueFull: An ingress floe is full (nothing was sent).
+        """
+        self._check_running("emit_nowait")
+        self._runtime.deliver_nowait(self._ingress(to), msg)
+
+    # -- Rookery -----------------------------------------------------------
+    async def fetch(self, from_: Node | str | None = None, *, trace_id: str | None = None) -> Any:
+        """Return the next result that reached Rookery.
+
+        Args:
+            from_: Only take results produced by this egress node.
+            trace_id: Only take results of this trace; others stay queued.
+
+        Raises:
+            RuntimeError: The flow is not running (also if it stops while waiting).
+            ValueError: ``from_`` is not an egress node.
+        """
+        return await self._take(None if from_ is None else [from_], trace_id)
+
+    async def fetch_any(
+        self, from_: Sequence[Node | str] | None = None, *, trace_id: str | None = None
+    ) -> Any:
+        """Return the next Rookery result produced by any of ``from_`` (all when ``None``)."""
+        return await self._take(from_, trace_id)
+
+    async def _take(self, sources: Sequence[Node | str] | None, trace_id: str | None) -> Any:
+        self._check_running("fetch")
+        runtime = self._runtime
+        floes: list[Floe] | None = None
+        if sources is not None:
+            floes = []
+            for source in sources:
+                name = source.name if isinstance(source, Node) else source
+                floe = next((f for n, f in runtime.rookery_floes.items() if n.name == name), None)
+                if floe is None:
+                    egress = [n.name for n in runtime.rookery_floes]
+                    raise ValueError(f"{name!r} does not feed Rookery; egress nodes are {egress}")
+                floes.append(floe)
+        item = await runtime.rookery.take(floes, trace_id)
+        runtime.took_from_rookery(item)
+        return item
+
+    # -- cancellation ----------------------------------------------------
+    async def cancel(self, trace_id: str) -> bool:
+        """Cancel one trace and wait until nothing of it is left in the flow.
+
+        Its queued messages are dropped from every floe, nodes processing it
+        are interrupted (they see ``CancelledError``; playbooks they started are
+        stopped), and other traces keep running. Emits ``trace_cancel_start``
+        and ``trace_cancel_finish`` once.
+
+        Returns:
+            ``True`` if the trace was in flight, ``False`` if unknown (or the flow is not running).
+        """
+        if not isinstance(trace_id, str):
+            raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
+        if self._state != "running":
+            return False
+        return await self._runtime.cancel(trace_id)
+
+    # -- helpers ---------------------------------------------------------
+    def _check_running(self, action: str) -> None:
+        if self._state == "created":
+            raise RuntimeError(
+                f"cannot {action}: the flow is not running yet, call flow.run() first"
+            )
+        if self._state == "stopped":
+            raise RuntimeError(f"cannot {action}: the flow has been stopped")
+
+    def _ingress(self, to: Targets) -> list[Floe]:
+        floes = self._runtime.ingress_floes
+        if to is None:
+            return list(floes.values())
+        wanted = [to] if isinstance(to, Node | str) else list(to)
+        result: list[Floe] = []
+        for target in wanted:
+            name = target.name if isinstance(target, Node) else target
+            floe = next((f for n, f in floes.items() if n.name == name), None)
+            if floe is None:
+                known = [n.name for n in floes]
+                raise ValueError(f"unknown target {name!r}: OpenSea feeds only {known}")
+            result.append(floe)
+        return result
+
+    def __repr__(self) -> str:
+        return f"PenguiFlow(nodes={[n.name for n in self._graph.nodes]}, state={self._state!r})"
+
+
+def create(*adjacencies: Any, **options: Any) -> PenguiFlow:
+    """Build a :class:`PenguiFlow` from ``node.to(...)`` adjacencies.
+
+    Example:
+        >>> flow = create(triage.to(retrieve), retrieve.to(pack))  # doctest: +SKIP
+    """
+    return PenguiFlow(*adjacencies, **options)
+
+
+def _report_worker_crash(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        logger.error("worker %s crashed", task.get_name(), exc_info=exc)

@@ -1,0 +1,187 @@
+"""Nodes: async functions wrapped with a name, a policy and their wiring."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Node", "NodeFunc", "NodePolicy", "ValidateMode"]
+
+ValidateMode = Literal["both", "in", "out", "none"]
+NodeFunc = Callable[[Any, Any], Awaitable[Any]]
+
+_VALIDATE_MODES: tuple[str, ...] = ("both", "in", "out", "none")
+_node_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class NodePolicy:
+    """How the runtime calls a node: validation, timeout and retries.
+
+    Attributes:
+        validate: Which side the registry validates: ``"both"``, ``"in"``,
+            ``"out"`` or ``"none"``.
+        timeout_s: Per-attempt timeout in seconds, or ``None`` for none.
+        max_retries: Extra attempts after the first failure.
+        backoff_base: Delay before the first retry, in seconds.
+        backoff_mult: Factor applied to the delay for each further retry;
+            retry ``n`` (0-based) waits ``backoff_base * backoff_mult**n``.
+        max_backoff: Upper bound of any single delay, or ``None``.
+
+    Raises:
+        ValueError: If a value is out of range or ``validate`` is unknown.
+    """
+
+    validate: ValidateMode = "both"
+    timeout_s: float | None = None
+    max_retries: int = 0
+    backoff_base: float = 0.5
+    backoff_mult: float = 2.0
+    max_backoff: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.validate not in _VALIDATE_MODES:
+            raise ValueError(
+                f"NodePolicy.validate must be one of {', '.join(map(repr, _VALIDATE_MODES))}; "
+                f"got {self.validate!r}"
+            )
+        if self.timeout_s is not None and not (
+            self.timeout_s > 0 and math.isfinite(self.timeout_s)
+        ):
+            raise ValueError(
+                f"NodePolicy.timeout_s must be a positive number or None; got {self.timeout_s!r}"
+            )
+        if type(self.max_retries) is not int or self.max_retries < 0:
+            raise ValueError(
+                f"NodePolicy.max_retries must be an int >= 0; got {self.max_retries!r}"
+            )
+        if not self.backoff_base >= 0:
+            raise ValueError(f"NodePolicy.backoff_base must be >= 0; got {self.backoff_base!r}")
+        if not self.backoff_mult >= 1:
+            raise ValueError(f"NodePolicy.backoff_mult must be >= 1; got {self.backoff_mult!r}")
+        if self.max_backoff is not None and not self.max_backoff >= 0:
+            raise ValueError(
+                f"NodePolicy.max_backoff must be >= 0 or None; got {self.max_backoff!r}"
+            )
+
+    def backoff_delay(self, retry_index: int) -> float:
+        """Return the delay in seconds before retry ``retry_index`` (0-based)."""
+        delay = self.backoff_base * self.backoff_mult**retry_index
+        if self.max_backoff is not None:
+            delay = min(delay, self.max_backoff)
+        return float(delay)
+
+
+class Node:
+    """An async function plus the metadata the runtime needs to run it.
+
+    The function must be ``async`` and take exactly two positional
+    parameters: the incoming message (or payload) and the :class:`~penguiflow.context.Context`.
+
+    Args:
+        func: ``async def fn(message, ctx)``.
+        name: Unique name in the flow; defaults to the function's name.
+        policy: Validation, timeout and retry policy.
+        allow_cycle: Mark the node as a controller that may loop (to itself
+            or through other nodes).
+
+    Raises:
+        TypeError: If ``func`` is not an async callable or ``policy`` is not a NodePolicy.
+        ValueError: If the signature does not take exactly two positional
+            parameters or the name is empty.
+
+    Example:
+        >>> async def triage(msg, ctx):
+        ...     return msg
+        >>> node = Node(triage, name="triage", policy=NodePolicy(validate="none"))
+    """
+
+    __slots__ = ("allow_cycle", "func", "name", "node_id", "policy")
+
+    def __init__(
+        self,
+        func: NodeFunc,
+        name: str | None = None,
+        policy: NodePolicy | None = None,
+        allow_cycle: bool = False,
+    ) -> None:
+        _check_node_func(func, name)
+        resolved = name if name is not None else getattr(func, "__name__", None)
+        if not isinstance(resolved, str) or not resolved:
+            raise ValueError(f"Node name must be a non-empty string; got {resolved!r}")
+        if policy is None:
+            policy = NodePolicy()
+        elif not isinstance(policy, NodePolicy):
+            raise TypeError(
+                f"Node {resolved!r}: policy must be a NodePolicy; got {type(policy).__name__}"
+            )
+        self.func: NodeFunc = func
+        self.name: str = resolved
+        self.policy: NodePolicy = policy
+        self.allow_cycle: bool = bool(allow_cycle)
+        self.node_id: str = f"{resolved}#{next(_node_ids)}"
+
+    def to(self, *successors: Node) -> tuple[Node, tuple[Node, ...]]:
+        """Declare this node's successors, for :func:`penguiflow.core.create`.
+
+        ``node.to()`` with no successors makes the node an egress node whose
+        results go to Rookery.
+
+        Raises:
+            TypeError: If a successor is not a :class:`Node`.
+        """
+        for successor in successors:
+            if not isinstance(successor, Node):
+                raise TypeError(
+                    f"Node {self.name!r}: successors must be Node instances; got {successor!r}"
+                )
+        return (self, successors)
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r})"
+
+
+def _check_node_func(func: Any, name: str | None) -> None:
+    label = name or getattr(func, "__name__", None) or repr(func)
+    if not callable(func):
+        raise TypeError(f"Node {label!r}: expected an async function, got {type(func).__name__}")
+    is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - async callable objects
+    )
+    if not is_async:
+        raise TypeError(
+            f"Node {label!r}: node functions must be 'async def fn(message, ctx)'; "
+            f"{func!r} is not a coroutine function"
+        )
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: nothing more to check
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required_kw = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+    ]
+    has_varargs = any(
+        p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()
+    )
+    if required_kw:
+        raise ValueError(
+            f"Node {label!r}: node functions take exactly two positional parameters "
+            f"(message, ctx); required keyword-only parameters {required_kw} cannot be supplied"
+        )
+    if len(positional) != 2 and not (has_varargs and len(positional) < 2):
+        names = [p.name for p in positional]
+        raise ValueError(
+            f"Node {label!r}: node functions must take exactly two positional parameters "
+            f"(message, ctx); got {len(positional)} {names}. Name an unused context '_ctx'."
+        )
