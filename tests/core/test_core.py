@@ -1,0 +1,267 @@
+"""Flow lifecycle, routing, OpenSea/Rookery and bad-input behaviour of penguiflow.core."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from penguiflow import (
+    DEFAULT_QUEUE_MAXSIZE,
+    CycleError,
+    Headers,
+    Message,
+    ModelRegistry,
+    Node,
+    NodePolicy,
+    create,
+)
+
+NONE = NodePolicy(validate="none")
+
+
+def passthrough(name: str, **kwargs: Any) -> Node:
+    async def fn(msg: Any, _ctx: Any) -> Any:
+        return msg
+
+    return Node(fn, name=name, policy=NONE, **kwargs)
+
+
+def env(payload: Any, **kwargs: Any) -> Message:
+    return Message(payload=payload, headers=Headers(tenant="t"), **kwargs)
+
+
+async def test_chain_delivers_in_order(stop_after, bounded):
+    a, b, c = passthrough("a"), passthrough("b"), passthrough("c")
+    flow = stop_after(create(a.to(b), b.to(c)))
+    flow.run()
+    for i in range(50):
+        await flow.emit(i)
+    got = [await bounded(flow.fetch()) for _ in range(50)]
+    assert got == list(range(50))
+    assert DEFAULT_QUEUE_MAXSIZE == 64
+
+
+async def test_fan_out_sends_to_every_successor_and_none_forwards_nothing(stop_after, bounded):
+    seen: list[str] = []
+
+    async def left(msg: Any, _ctx: Any) -> Any:
+        seen.append("left")
+        return f"left:{msg}"
+
+    async def right(msg: Any, _ctx: Any) -> None:
+        seen.append("right")
+        return None
+
+    src = passthrough("src")
+    left_n, right_n = Node(left, policy=NONE), Node(right, policy=NONE)
+    flow = stop_after(create(src.to(left_n, right_n), left_n.to(), right_n.to()))
+    flow.run()
+    await flow.emit("x")
+    assert await bounded(flow.fetch()) == "left:x"
+    # "right" returned None: it ran, but nothing of it reached Rookery.
+    await bounded(_until(lambda: "right" in seen))
+    assert flow.floes[-1].qsize() == 0 and all(f.qsize() == 0 for f in flow.floes)
+
+
+async def _until(predicate: Any) -> None:
+    while not predicate():
+        await asyncio.sleep(0)
+
+
+async def test_fetch_scoped_to_trace_leaves_other_results(stop_after, bounded):
+    flow = stop_after(create(passthrough("only").to()))
+    flow.run()
+    first, second = env("one"), env("two")
+    await flow.emit(first)
+    await flow.emit(second)
+    out = await bounded(flow.fetch(trace_id=second.trace_id))
+    assert out.payload == "two"
+    out = await bounded(flow.fetch())
+    assert out.payload == "one"
+
+
+async def test_concurrent_trace_scoped_fetchers_get_their_own_results(stop_after, bounded):
+    flow = stop_after(create(passthrough("only").to()))
+    flow.run()
+    messages = [env(i) for i in range(20)]
+    fetchers = [asyncio.create_task(flow.fetch(trace_id=m.trace_id)) for m in reversed(messages)]
+    for message in messages:
+        await flow.emit(message)
+    results = await bounded(asyncio.gather(*fetchers))
+    assert [r.payload for r in results] == list(reversed(range(20)))
+
+
+async def test_fetch_from_specific_egress_node(stop_after, bounded):
+    src = passthrough("src")
+    left, right = passthrough("left"), passthrough("right")
+    flow = stop_after(create(src.to(left, right), left.to(), right.to()))
+    flow.run()
+    await flow.emit(1)
+    assert await bounded(flow.fetch(from_="right")) == 1
+    assert await bounded(flow.fetch_any([left])) == 1
+    with pytest.raises(ValueError, match="'src' does not feed Rookery"):
+        await flow.fetch(from_="src")
+
+
+async def test_emit_to_named_ingress_and_unknown_target(stop_after, bounded):
+    a, b = passthrough("a"), passthrough("b")
+    flow = stop_after(create(a.to(), b.to()))
+    flow.run()
+    await flow.emit("only-b", to="b")
+    assert await bounded(flow.fetch(from_="b")) == "only-b"
+    with pytest.raises(ValueError, match="unknown target 'nope'"):
+        await flow.emit("x", to="nope")
+
+
+async def test_ctx_emit_to_non_successor_is_rejected(stop_after, bounded):
+    errors: list[BaseException] = []
+
+    async def router(msg: Any, ctx: Any) -> None:
+        try:
+            await ctx.emit(msg, to="ghost")
+        except ValueError as exc:
+            errors.append(exc)
+        await ctx.emit(msg, to="sink")
+
+    sink = passthrough("sink")
+    flow = stop_after(create(Node(router, policy=NONE).to(sink), sink.to()))
+    flow.run()
+    await flow.emit("m")
+    assert await bounded(flow.fetch()) == "m"
+    assert "cannot emit to 'ghost'" in str(errors[0]) and "'sink'" in str(errors[0])
+
+
+async def test_emit_blocks_when_floe_full_and_resumes(stop_after, bounded):
+    gate = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(msg: Any, _ctx: Any) -> Any:
+        started.set()
+        await gate.wait()
+        return msg
+
+    flow = stop_after(create(Node(slow, policy=NONE).to(), queue_maxsize=2))
+    flow.run()
+    await flow.emit(0)
+    await bounded(started.wait())  # 0 is in the node; the floe is empty again
+    await flow.emit(1)
+    await flow.emit(2)  # floe now full (2/2)
+    with pytest.raises(asyncio.QueueFull):
+        flow.emit_nowait(3)
+    blocked = asyncio.create_task(flow.emit(3))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not blocked.done()  # backpressure: the producer waits
+    gate.set()
+    await bounded(blocked)
+    assert [await bounded(flow.fetch()) for _ in range(4)] == [0, 1, 2, 3]
+
+
+async def test_lifecycle_errors_are_clear(stop_after):
+    flow = stop_after(create(passthrough("a").to()))
+    with pytest.raises(RuntimeError, match="not running yet"):
+        await flow.emit(1)
+    flow.run()
+    with pytest.raises(RuntimeError, match="only be called once"):
+        flow.run()
+    await flow.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        await flow.emit(1)
+    with pytest.raises(RuntimeError, match="stopped"):
+        await flow.fetch()
+    with pytest.raises(RuntimeError, match="stopped"):
+        flow.emit_nowait(1)
+    assert await flow.cancel("whatever") is False
+
+
+def test_run_outside_event_loop_is_a_clear_error():
+    flow = create(passthrough("a").to())
+    with pytest.raises(RuntimeError, match="running event loop"):
+        flow.run()
+
+
+async def test_stop_is_prompt_with_blocked_nodes_and_idempotent(bounded):
+    forever = asyncio.Event()
+    started = asyncio.Event()
+
+    async def stuck(msg: Any, _ctx: Any) -> Any:
+        started.set()
+        await forever.wait()
+        return msg
+
+    flow = create(Node(stuck, policy=NONE).to(), queue_maxsize=1)
+    flow.run()
+    await flow.emit(1)
+    await bounded(started.wait())
+    await flow.emit(2)
+    producer = asyncio.create_task(flow.emit(3))  # blocked on a full floe
+    fetcher = asyncio.create_task(flow.fetch())  # blocked on an empty Rookery
+    await asyncio.sleep(0)
+    await bounded(asyncio.gather(flow.stop(), flow.stop()))
+    await bounded(flow.stop())
+    with pytest.raises(RuntimeError, match="stopped"):
+        await bounded(producer)
+    with pytest.raises(RuntimeError, match="stopped"):
+        await bounded(fetcher)
+    assert {t for t in asyncio.all_tasks() if t.get_name().startswith("penguiflow")} == set()
+
+
+async def test_registry_must_cover_validating_nodes():
+    class In(BaseModel):
+        x: int
+
+    a = Node(_identity, name="a")
+    b = Node(_identity, name="b")
+    c = Node(_identity, name="c", policy=NONE)
+    registry = ModelRegistry()
+    registry.register("a", In, In)
+    flow = create(a.to(b), b.to(c))
+    with pytest.raises(ValueError, match=r"\['b'\]"):
+        flow.run(registry=registry)
+
+
+async def _identity(msg: Any, _ctx: Any) -> Any:
+    return msg
+
+
+def test_cycle_without_allow_cycle_fails_at_create():
+    a, b = passthrough("a"), passthrough("b")
+    src = passthrough("src")
+    with pytest.raises(CycleError, match="a -> b -> a"):
+        create(src.to(a), a.to(b), b.to(a))
+    loop = passthrough("loop")
+    with pytest.raises(CycleError, match="allow_cycle=True"):
+        create(loop.to(loop))
+
+
+def test_cycles_allowed_by_controller_or_flow_flag():
+    ctl = passthrough("ctl", allow_cycle=True)
+    flow = create(ctl.to(ctl))
+    assert flow.graph.ingress == (ctl,) and ctl in flow.graph.egress
+    a, b, src = passthrough("a"), passthrough("b"), passthrough("src")
+    assert create(src.to(a), a.to(b), b.to(a), allow_cycles=True).graph.cycles
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"queue_maxsize": -1}, "queue_maxsize"),
+        ({"queue_maxsize": 1.5}, "queue_maxsize"),
+        ({"middlewares": [42]}, "middlewares must be callables"),
+    ],
+)
+def test_bad_flow_options(kwargs: dict[str, Any], match: str):
+    with pytest.raises((ValueError, TypeError), match=match):
+        create(passthrough("a").to(), **kwargs)
+
+
+def test_bad_adjacencies():
+    with pytest.raises(TypeError, match="node.to"):
+        create("not a node")
+    with pytest.raises(ValueError, match="at least one node"):
+        create()
+    with pytest.raises(ValueError, match="named 'dup'"):
+        create(passthrough("dup").to(passthrough("dup")))
