@@ -63,7 +63,9 @@ async def controller_flow(event_log: Any = None) -> Any:
         if len(wm.facts) >= 3:
             return msg.model_copy(update={"payload": FinalAnswer(text=", ".join(wm.facts))})
         fact = f"fact-{wm.hops}"
-        new_wm = wm.model_copy(update={"facts": [*wm.facts, fact], "tokens_used": wm.tokens_used + 10})
+        new_wm = wm.model_copy(
+            update={"facts": [*wm.facts, fact], "tokens_used": wm.tokens_used + 10}
+        )
         return msg.model_copy(update={"payload": new_wm})
 
     node = Node(controller, policy=NONE, allow_cycle=True)

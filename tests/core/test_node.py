@@ -27,7 +27,7 @@ def test_sync_function_is_a_type_error():
     def sync(msg: Any, ctx: Any) -> Any:
         return msg
 
-    with pytest.raises(TypeError, match="'sync'.*async def"):
+    with pytest.raises(TypeError, match=r"'sync'.*async def"):
         Node(sync)
     with pytest.raises(TypeError, match="expected an async function"):
         Node(42)  # type: ignore[arg-type]
@@ -38,7 +38,7 @@ def test_wrong_signature_is_a_value_error(arity: int):
     params = ", ".join(f"p{i}" for i in range(arity))
     namespace: dict[str, Any] = {}
     exec(f"async def fn({params}):\n    return None", namespace)
-    with pytest.raises(ValueError, match=f"exactly two positional parameters.*got {arity}"):
+    with pytest.raises(ValueError, match=rf"exactly two positional parameters.*got {arity}"):
         Node(namespace["fn"])
 
 

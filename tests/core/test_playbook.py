@@ -38,7 +38,8 @@ async def test_playbook_returns_payload_shares_trace_and_merges_meta(bounded):
     parent = Message(payload="doc", headers=Headers(tenant="acme"), meta={"request_id": "r1"})
     result = await bounded(call_playbook(build_enricher, parent))
     assert result == "doc+enriched"
-    assert parent.meta == {"request_id": "r1", "enriched_by": "enrich", "seen_trace": parent.trace_id}
+    expected = {"request_id": "r1", "enriched_by": "enrich", "seen_trace": parent.trace_id}
+    assert parent.meta == expected
     assert penguiflow_tasks() == set()
 
 
@@ -52,7 +53,8 @@ async def test_playbook_error_is_raised_and_subflow_stopped(bounded):
     parent = Message(payload="x", headers=Headers(tenant="t"))
     with pytest.raises(FlowError) as info:
         await bounded(call_playbook(build, parent))
-    assert info.value.code is FlowErrorCode.NODE_EXCEPTION and info.value.trace_id == parent.trace_id
+    assert info.value.code is FlowErrorCode.NODE_EXCEPTION
+    assert info.value.trace_id == parent.trace_id
     assert penguiflow_tasks() == set()
 
 
@@ -63,7 +65,7 @@ async def test_playbook_timeout_stops_subflow(bounded):
 
         return create(Node(hangs, policy=NONE).to())
 
-    with pytest.raises(TimeoutError, match="gave no result within 0.01s"):
+    with pytest.raises(TimeoutError, match=r"gave no result within 0\.01s"):
         await bounded(call_playbook(build, "payload", timeout=0.01))
     assert penguiflow_tasks() == set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections import Counter
 from typing import Any
@@ -81,8 +82,11 @@ def test_chain_is_fifo_under_random_delays(seed: int, maxsize: int, count: int):
     async def scenario() -> list[int]:
         rng = random.Random(seed)
         nodes = [yielding_node(f"n{i}", rng, 3) for i in range(4)]
-        flow = create(*(a.to(b) for a, b in zip(nodes, nodes[1:], strict=False)), nodes[-1].to(),
-                      queue_maxsize=maxsize)
+        flow = create(
+            *(a.to(b) for a, b in itertools.pairwise(nodes)),
+            nodes[-1].to(),
+            queue_maxsize=maxsize,
+        )
         flow.run()
 
         async def produce() -> None:

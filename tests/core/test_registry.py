@@ -15,7 +15,7 @@ class In(BaseModel):
 def test_register_and_lookup():
     registry = ModelRegistry()
     registry.register("a", In, In)
-    in_adapter, out_adapter = registry.adapters("a")
+    in_adapter, _ = registry.adapters("a")
     assert in_adapter.validate_python({"x": "3"}) == In(x=3)
     assert registry.adapters("a")[0] is in_adapter  # cached, not rebuilt
     assert registry.models("a") == (In, In)
