@@ -23,6 +23,11 @@ def _new_trace_id() -> str:
     return uuid.uuid4().hex
 
 
+# Validators are built on first use rather than at import: `import penguiflow`
+# stays cheap and programs pay only for the types they touch.
+_LAZY = ConfigDict(defer_build=True)
+
+
 class Headers(BaseModel):
     """Routing headers of an envelope.
 
@@ -33,7 +38,7 @@ class Headers(BaseModel):
         priority: Optional priority hint (higher is more urgent).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tenant: str
     topic: str | None = None
@@ -59,6 +64,8 @@ class Message(BaseModel):
         >>> msg = Message(payload={"q": "hi"}, headers=Headers(tenant="acme"))
         >>> msg.meta["request_id"] = "abc123"
     """
+
+    model_config = _LAZY
 
     payload: Any
     headers: Headers
@@ -101,6 +108,8 @@ class StreamChunk(BaseModel):
         meta: Extra data for the consumer.
     """
 
+    model_config = _LAZY
+
     stream_id: str
     seq: int
     text: str
@@ -116,6 +125,8 @@ class PlanStep(BaseModel):
         args: Arguments for the step.
     """
 
+    model_config = _LAZY
+
     kind: str
     args: dict[str, Any] = Field(default_factory=dict)
 
@@ -128,6 +139,8 @@ class Thought(BaseModel):
         rationale: Why.
         done: Whether the controller considers itself finished.
     """
+
+    model_config = _LAZY
 
     steps: list[PlanStep] = Field(default_factory=list)
     rationale: str = ""
@@ -151,6 +164,8 @@ class WM(BaseModel):
         thoughts: Intermediate :class:`Thought` records.
     """
 
+    model_config = _LAZY
+
     query: str
     facts: list[Any] = Field(default_factory=list)
     hops: int = 0
@@ -167,6 +182,8 @@ class FinalAnswer(BaseModel):
         text: The answer.
         citations: Sources backing the answer.
     """
+
+    model_config = _LAZY
 
     text: str
     citations: list[str] = Field(default_factory=list)
