@@ -211,6 +211,8 @@ class FlowRuntime:
 
     async def report_failure(self, error: FlowError) -> None:
         """Deliver ``error`` to Rookery (error mode) or log it."""
+        if self.stopping:
+            return  # a node interrupted by stop() did not fail; there is nobody to tell
         await self.emit_event(
             "node_failed",
             self.graph.node_named(error.node_name) if error.node_name else None,
