@@ -259,3 +259,23 @@ def test_bad_adjacencies():
         create()
     with pytest.raises(ValueError, match="named 'dup'"):
         create(passthrough("dup").to(passthrough("dup")))
+
+
+async def test_wait_idle_returns_when_the_trace_has_left_the_flow(stop_after, bounded):
+    gate = asyncio.Event()
+
+    async def held(msg: Any, _ctx: Any) -> Any:
+        await gate.wait()
+        return msg
+
+    flow = stop_after(create(Node(held, policy=NONE).to()))
+    flow.run()
+    message = env("x")
+    await flow.emit(message)
+    idle = asyncio.create_task(flow.wait_idle(message.trace_id))
+    await asyncio.sleep(0)
+    assert not idle.done()
+    gate.set()
+    assert (await bounded(flow.fetch())).payload == "x"
+    await bounded(idle)
+    await bounded(flow.wait_idle("unknown-trace"))

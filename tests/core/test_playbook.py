@@ -87,3 +87,27 @@ async def test_ctx_call_playbook_from_a_node(stop_after, bounded):
     await flow.emit(Message(payload="q", headers=Headers(tenant="t")))
     out = await bounded(flow.fetch())
     assert out.payload == "q+enriched" and out.meta["enriched_by"] == "enrich"
+
+
+async def test_playbook_failure_is_raised_without_error_mode(bounded):
+    def build() -> Any:
+        async def fails(msg: Any, _ctx: Any) -> Any:
+            raise ValueError("nope")
+
+        return create(Node(fails, policy=NONE).to())  # errors would only be logged
+
+    with pytest.raises(FlowError, match="raised ValueError: nope"):
+        await bounded(call_playbook(build, Message(payload=1, headers=Headers(tenant="t"))))
+    assert penguiflow_tasks() == set()
+
+
+async def test_playbook_without_result_fails_instead_of_hanging(bounded):
+    def build() -> Any:
+        async def swallow(msg: Any, _ctx: Any) -> None:
+            return None
+
+        return create(Node(swallow, policy=NONE).to())
+
+    with pytest.raises(RuntimeError, match="without a result"):
+        await bounded(call_playbook(build, Message(payload=1, headers=Headers(tenant="t"))))
+    assert penguiflow_tasks() == set()

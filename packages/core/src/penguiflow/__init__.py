@@ -2,7 +2,9 @@
 
 # Other distributions (penguiflow-planner, penguiflow-tools) add subpackages
 # to this import name; this must run before anything else imports them.
-__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+from pkgutil import extend_path as _extend_path
+
+__path__ = _extend_path(__path__, __name__)
 
 from typing import Any
 

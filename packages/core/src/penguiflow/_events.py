@@ -19,8 +19,8 @@ MiddlewareFunc = Callable[[FlowEvent], Awaitable[None] | None]
 class EventHub:
     """Holds a flow's middlewares and delivers events to each in turn.
 
-    The runtime checks :attr:`listeners` before building an event, so a flow
-    without middlewares never constructs :class:`FlowEvent` objects. A
+    The runtime checks `listeners` before building an event, so a flow
+    without middlewares never constructs `FlowEvent` objects. A
     middleware that raises is logged (once per middleware and exception type)
     and skipped; the flow carries on.
     """
@@ -34,7 +34,7 @@ class EventHub:
             self.add(middleware)
 
     def add(self, middleware: Any) -> None:
-        """Register ``middleware`` (a callable taking a :class:`FlowEvent`).
+        """Register ``middleware`` (a callable taking a `FlowEvent`).
 
         Raises:
             TypeError: If ``middleware`` is not callable.

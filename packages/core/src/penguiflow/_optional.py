@@ -22,9 +22,12 @@ def load_lazy_attribute(name: str) -> Any:
         AttributeError: ``name`` is not a PenguiFlow name at all.
     """
     if name == "__version__":
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        return version("penguiflow-core")
+        try:
+            return version("penguiflow-core")
+        except PackageNotFoundError:  # running from a source tree without installing
+            return "0+unknown"
     if name not in OPTIONAL_NAMES:
         raise AttributeError(f"module 'penguiflow' has no attribute {name!r}")
     module_name, extra = OPTIONAL_NAMES[name]

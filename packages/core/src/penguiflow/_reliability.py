@@ -25,13 +25,13 @@ class _Failed:
 
 
 FAILED: Any = _Failed()
-"""Returned by :func:`call_node` when the failure was already reported."""
+"""Returned by `call_node` when the failure was already reported."""
 
 
 async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
     """Run ``worker``'s node on ``arg`` with validation, timeout and retries.
 
-    Returns the (validated) result, or :data:`FAILED` after the failure has
+    Returns the (validated) result, or `FAILED` after the failure has
     been reported (event, Rookery or log). Cancellation always propagates.
     """
     node = worker.node

@@ -187,7 +187,7 @@ class FlowRuntime:
         latency_ms: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """Build a :class:`FlowEvent` and hand it to the middlewares (if any)."""
+        """Build a `FlowEvent` and hand it to the middlewares (if any)."""
         if not self.hub.listeners:
             return
         state = self.traces.get(trace_id) if trace_id is not None else None
@@ -234,16 +234,15 @@ class FlowRuntime:
 
     # -- cancellation ----------------------------------------------------
     async def cancel(self, trace_id: str) -> bool:
-        """Cancel one trace; see :meth:`penguiflow.core.PenguiFlow.cancel`."""
+        """Cancel one trace; see `penguiflow.core.PenguiFlow.cancel`."""
         state = self.traces.get(trace_id)
         if state is None:
             return False
         if state.cancelled:
-            if state.drained is not None:
-                await state.drained.wait()
+            await self.traces.idle_event(trace_id).wait()
             return True
         state.cancelled = True
-        state.drained = asyncio.Event()
+        drained = self.traces.idle_event(trace_id)
         await self.emit_event("trace_cancel_start", None, trace_id, extra={"pending": state.count})
         dropped = 0
         for floe in self.all_floes():
@@ -255,6 +254,6 @@ class FlowRuntime:
             floe.wake_all_putters()
         for worker in self.workers:
             worker.cancel_trace(trace_id)
-        await state.drained.wait()
+        await drained.wait()
         await self.emit_event("trace_cancel_finish", None, trace_id, extra={"dropped": dropped})
         return True

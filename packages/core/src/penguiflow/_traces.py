@@ -14,7 +14,7 @@ class TraceState:
         count: Messages of the trace queued in any floe or being processed.
         cancelled: ``cancel`` was called and has not finished draining.
         finalized: A runtime-generated final result (deadline) was already sent.
-        drained: Set when ``count`` reaches zero after a cancel.
+        drained: Set when ``count`` reaches zero, if someone is waiting for that.
     """
 
     __slots__ = ("cancelled", "count", "drained", "finalized")
@@ -61,6 +61,17 @@ class TraceTable:
             del self._states[trace_id]
             if state.drained is not None:
                 state.drained.set()
+
+    def idle_event(self, trace_id: str) -> asyncio.Event:
+        """Return an event set once nothing of ``trace_id`` is left in the flow."""
+        state = self._states.get(trace_id)
+        if state is None:
+            idle = asyncio.Event()
+            idle.set()
+            return idle
+        if state.drained is None:
+            state.drained = asyncio.Event()
+        return state.drained
 
     def release_all(self) -> None:
         """Forget every trace, waking anyone waiting for a cancel to drain."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -25,8 +24,8 @@ from penguiflow._reliability import FAILED, call_node, report_exception
 from penguiflow._runtime import FlowRuntime
 from penguiflow.context import Context
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
-from penguiflow.floe import Floe, FloeClosed
-from penguiflow.node import Node
+from penguiflow.floe import EMPTY, Floe, FloeClosed
+from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
 from penguiflow.types import FinalAnswer, Message
 
@@ -94,9 +93,8 @@ class NodeWorker:
         inbox = self.inbox
         try:
             while True:
-                try:
-                    item = inbox.take_nowait()
-                except asyncio.QueueEmpty:
+                item = inbox.try_take()
+                if item is EMPTY:
                     item = await inbox.take()
                 if isinstance(item, Message):
                     await self._process_envelope(item)
@@ -171,7 +169,7 @@ class NodeWorker:
             self.task.cancel()
 
     # -- routing ---------------------------------------------------------
-    def targets(self, to: Node | str | Sequence[Node | str] | None) -> list[Floe]:
+    def targets(self, to: Targets) -> list[Floe]:
         """Resolve ``to`` (successor nodes or names) to this node's outgoing floes.
 
         Raises:
@@ -196,7 +194,7 @@ class NodeWorker:
                 )
         return floes
 
-    async def route(self, item: Any, to: Node | str | Sequence[Node | str] | None) -> None:
+    async def route(self, item: Any, to: Targets) -> None:
         """Send ``item`` downstream, applying controller rules for ``allow_cycle`` nodes."""
         runtime = self.runtime
         if self.node.allow_cycle:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow.floe import Floe
-from penguiflow.node import Node
+from penguiflow.node import Node, Targets
 from penguiflow.playbook import PlaybookBuilder, call_playbook
 from penguiflow.types import Message
 
@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from penguiflow._worker import NodeWorker
 
 __all__ = ["Context"]
-
-Targets = Node | str | Sequence[Node | str] | None
 
 
 class Context:
@@ -37,7 +35,7 @@ class Context:
 
     @property
     def runtime(self) -> Any:
-        """The :class:`~penguiflow.core.PenguiFlow` running this node."""
+        """The `PenguiFlow` running this node."""
         return self._worker.runtime.facade
 
     @property
@@ -81,9 +79,9 @@ class Context:
         await self._worker.route(msg, to)
 
     def emit_nowait(self, msg: Any, to: Targets = None) -> None:
-        """Like :meth:`emit` but raise ``asyncio.QueueFull`` instead of waiting.
+        """Like `emit` but raise ``asyncio.QueueFull`` instead of waiting.
 
-        Controller budgets are not applied here; use :meth:`emit` from controllers.
+        Controller budgets are not applied here; use `emit` from controllers.
 
         Raises:
             asyncio.QueueFull: A target floe is full (nothing was sent).
@@ -133,7 +131,7 @@ class Context:
     ) -> Any:
         """Run a subflow for ``parent_msg`` and return its first result's payload.
 
-        See :func:`penguiflow.playbook.call_playbook`.
+        See `penguiflow.playbook.call_playbook`.
         """
         return await call_playbook(builder, parent_msg, timeout=timeout)
 

@@ -13,7 +13,7 @@ from penguiflow.context import Context
 from penguiflow.errors import CycleError
 from penguiflow.floe import Floe
 from penguiflow.graph import FlowGraph, build_graph
-from penguiflow.node import Node
+from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
 
 __all__ = ["DEFAULT_QUEUE_MAXSIZE", "Context", "CycleError", "Floe", "PenguiFlow", "create"]
@@ -25,21 +25,19 @@ DEFAULT_QUEUE_MAXSIZE = 64
 
 _STOP_GRACE_S = 5.0
 
-Targets = Node | str | Sequence[Node | str] | None
-
 
 class PenguiFlow:
     """A running graph of nodes joined by bounded floes.
 
-    Build one with :func:`create`. Lifecycle: ``run()`` once, then any
+    Build one with `create`. Lifecycle: ``run()`` once, then any
     number of ``emit``/``fetch``/``cancel`` calls, then ``await stop()``.
 
     Args:
         *adjacencies: ``node.to(successors...)`` results (or bare nodes).
         queue_maxsize: Capacity of each floe; ``0`` means unbounded.
         allow_cycles: Accept cycles even without an ``allow_cycle`` node.
-        middlewares: Callables receiving every :class:`~penguiflow.metrics.FlowEvent`.
-        emit_errors_to_rookery: Deliver ``FlowError``s through :meth:`fetch`
+        middlewares: Callables receiving every `FlowEvent`.
+        emit_errors_to_rookery: Deliver ``FlowError``s through `fetch`
             instead of only logging them.
 
     Raises:
@@ -89,8 +87,17 @@ class PenguiFlow:
 
     @property
     def running(self) -> bool:
-        """``True`` between :meth:`run` and :meth:`stop`."""
+        """``True`` between `run` and `stop`."""
         return self._state == "running"
+
+    @property
+    def emit_errors_to_rookery(self) -> bool:
+        """Whether failures are delivered as `FlowError`s through `fetch` (else only logged)."""
+        return self._runtime.emit_errors_to_rookery
+
+    @emit_errors_to_rookery.setter
+    def emit_errors_to_rookery(self, value: bool) -> None:
+        self._runtime.emit_errors_to_rookery = bool(value)
 
     def add_middleware(self, middleware: Any) -> None:
         """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""
@@ -190,7 +197,7 @@ class PenguiFlow:
         await self._runtime.fan_out(self._ingress(to), msg)
 
     def emit_nowait(self, msg: Any, to: Targets = None) -> None:
-        """Like :meth:`emit` but raise ``asyncio.QueueFull`` instead of waiting.
+        """Like `emit` but raise ``asyncio.QueueFull`` instead of waiting.
 
         Raises:
             asyncio.QueueFull: An ingress floe is full (nothing was sent).
@@ -253,6 +260,18 @@ class PenguiFlow:
             return False
         return await self._runtime.cancel(trace_id)
 
+    async def wait_idle(self, trace_id: str) -> None:
+        """Wait until nothing of ``trace_id`` is queued, processed or waiting in Rookery.
+
+        Returns at once for a trace that is not in flight. Useful to learn that a
+        trace ended without a result (every branch returned ``None``).
+
+        Raises:
+            RuntimeError: The flow is not running.
+        """
+        self._check_running("wait_idle")
+        await self._runtime.traces.idle_event(trace_id).wait()
+
     # -- helpers ---------------------------------------------------------
     def _check_running(self, action: str) -> None:
         if self._state == "created":
@@ -282,7 +301,7 @@ class PenguiFlow:
 
 
 def create(*adjacencies: Any, **options: Any) -> PenguiFlow:
-    """Build a :class:`PenguiFlow` from ``node.to(...)`` adjacencies.
+    """Build a `PenguiFlow` from ``node.to(...)`` adjacencies.
 
     Example:
         >>> flow = create(triage.to(retrieve), retrieve.to(pack))  # doctest: +SKIP

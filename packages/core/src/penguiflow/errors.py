@@ -21,16 +21,24 @@ __all__ = ["CycleError", "FlowError", "FlowErrorCode", "TraceCancelled"]
 
 
 class FlowErrorCode(StrEnum):
-    """Stable machine-readable reasons for a :class:`FlowError`."""
+    """Stable machine-readable reasons for a `FlowError`."""
 
     NODE_TIMEOUT = "NODE_TIMEOUT"
+    """An attempt exceeded `NodePolicy.timeout_s` and no retry was left."""
     NODE_EXCEPTION = "NODE_EXCEPTION"
+    """The node raised and no retry was left."""
     VALIDATION_ERROR = "VALIDATION_ERROR"
+    """The node's input or output did not match its registered model (never retried)."""
     TRACE_CANCELLED = "TRACE_CANCELLED"
+    """Reserved: work was abandoned because its trace was cancelled."""
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    """The message's `deadline_s` passed before a node could process it."""
     HOP_BUDGET_EXHAUSTED = "HOP_BUDGET_EXHAUSTED"
+    """A controller loop used up `WM.budget_hops` (reported on `budget_exhausted` events)."""
     TOKEN_BUDGET_EXHAUSTED = "TOKEN_BUDGET_EXHAUSTED"
+    """A controller loop used up `WM.budget_tokens` (reported on `budget_exhausted` events)."""
     REMOTE_ERROR = "REMOTE_ERROR"
+    """Reserved: a remote agent or worker reported a failure."""
 
 
 class FlowError(Exception):

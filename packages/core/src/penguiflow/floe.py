@@ -2,7 +2,7 @@
 
 Design notes. A node may have many incoming floes, but its worker must wait on
 one thing only, or every hop would pay for ``asyncio.wait`` over several
-queues. So each consumer (a node, or Rookery) owns an :class:`Inbox` that
+queues. So each consumer (a node, or Rookery) owns an `Inbox` that
 knows its floes; a put appends to the floe's deque and wakes one matching
 waiter of the inbox. Waiters may filter by source floes and by trace id
 (Rookery's trace-scoped fetch); a woken waiter rescans, so a wake-up that
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Floe", "FloeClosed", "Inbox"]
+__all__ = ["EMPTY", "Floe", "FloeClosed", "Inbox"]
 
 
 class FloeClosed(RuntimeError):
@@ -93,7 +93,7 @@ class Floe:
         self.put_nowait(item)
 
     async def wait_for_space(self) -> None:
-        """Wait until the floe may have room (callers re-check :meth:`full`).
+        """Wait until the floe may have room (callers re-check `full`).
 
         Raises:
             FloeClosed: The flow was stopped (also while waiting).
@@ -148,12 +148,22 @@ class Floe:
         return list(self._items)
 
     def close(self, reason: str) -> None:
-        """Fail every waiting producer with :class:`FloeClosed`."""
+        """Fail every waiting producer with `FloeClosed`."""
         putters, self._putters = self._putters, deque()
         for putter in putters:
             if not putter.done():
                 putter.set_exception(FloeClosed(reason))
 
+
+class _Empty:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EMPTY"
+
+
+EMPTY: Any = _Empty()
+"""Returned by `Inbox.try_take` when nothing matches."""
 
 _Waiter = tuple["asyncio.Future[None]", "str | None", "Sequence[Floe] | None"]
 
@@ -209,6 +219,13 @@ class Inbox:
         Floes are visited round-robin so one busy predecessor cannot starve
         the others; within a floe the oldest matching item wins.
         """
+        item = self.try_take(only, trace_id)
+        if item is EMPTY:
+            raise asyncio.QueueEmpty
+        return item
+
+    def try_take(self, only: Sequence[Floe] | None = None, trace_id: str | None = None) -> Any:
+        """Like `take_nowait` but return `EMPTY` instead of raising (hot path)."""
         floes = self.floes if only is None else only
         count = len(floes)
         start = self._next if count > 1 else 0
@@ -232,7 +249,7 @@ class Inbox:
             if count > 1:
                 self._next = (start + step + 1) % count
             return item
-        raise asyncio.QueueEmpty
+        return EMPTY
 
     async def take(self, only: Sequence[Floe] | None = None, trace_id: str | None = None) -> Any:
         """Remove and return the next matching item, waiting for one if needed.
@@ -243,10 +260,9 @@ class Inbox:
         while True:
             if self.closed is not None:
                 raise FloeClosed(self.closed)
-            try:
-                return self.take_nowait(only, trace_id)
-            except asyncio.QueueEmpty:
-                pass
+            item = self.try_take(only, trace_id)
+            if item is not EMPTY:
+                return item
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             waiter: _Waiter = (future, trace_id, only)
             self.waiters.append(waiter)
@@ -261,7 +277,7 @@ class Inbox:
                 raise
 
     def close(self, reason: str) -> None:
-        """Close the inbox and its floes; every waiter fails with :class:`FloeClosed`."""
+        """Close the inbox and its floes; every waiter fails with `FloeClosed`."""
         if self.closed is not None:
             return
         self.closed = reason

@@ -12,6 +12,7 @@ from penguiflow.node import Node
 __all__ = ["OPEN_SEA", "ROOKERY", "Adjacency", "Endpoint", "FlowGraph", "build_graph"]
 
 Adjacency = tuple[Node, tuple[Node, ...]]
+"""What `Node.to` returns: a node and its successors."""
 
 
 class Endpoint:
@@ -27,7 +28,9 @@ class Endpoint:
 
 
 OPEN_SEA = Endpoint("OpenSea")
+"""Ingress: the source of the floes that feed the flow's first nodes."""
 ROOKERY = Endpoint("Rookery")
+"""Egress: the target of the floes that `flow.fetch()` reads."""
 
 
 @dataclass(frozen=True, slots=True)

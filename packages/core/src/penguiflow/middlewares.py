@@ -13,7 +13,7 @@ __all__ = ["Middleware", "log_flow_events"]
 
 @runtime_checkable
 class Middleware(Protocol):
-    """Anything callable with a :class:`FlowEvent`; may be sync or async.
+    """Anything callable with a `FlowEvent`; may be sync or async.
 
     A middleware that raises is logged and skipped; it never stops the flow.
     """

@@ -5,14 +5,16 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-__all__ = ["Node", "NodeFunc", "NodePolicy", "ValidateMode"]
+__all__ = ["Node", "NodeFunc", "NodePolicy", "Targets", "ValidateMode"]
 
 ValidateMode = Literal["both", "in", "out", "none"]
+"""Which side of a node the registry validates."""
 NodeFunc = Callable[[Any, Any], Awaitable[Any]]
+"""Shape of a node function: `async def fn(message, ctx)`."""
 
 _VALIDATE_MODES: tuple[str, ...] = ("both", "in", "out", "none")
 _node_ids = itertools.count(1)
@@ -80,7 +82,7 @@ class Node:
     """An async function plus the metadata the runtime needs to run it.
 
     The function must be ``async`` and take exactly two positional
-    parameters: the incoming message (or payload) and the :class:`~penguiflow.context.Context`.
+    parameters: the incoming message (or payload) and the `Context`.
 
     Args:
         func: ``async def fn(message, ctx)``.
@@ -126,13 +128,13 @@ class Node:
         self.node_id: str = f"{resolved}#{next(_node_ids)}"
 
     def to(self, *successors: Node) -> tuple[Node, tuple[Node, ...]]:
-        """Declare this node's successors, for :func:`penguiflow.core.create`.
+        """Declare this node's successors, for `penguiflow.core.create`.
 
         ``node.to()`` with no successors makes the node an egress node whose
         results go to Rookery.
 
         Raises:
-            TypeError: If a successor is not a :class:`Node`.
+            TypeError: If a successor is not a `Node`.
         """
         for successor in successors:
             if not isinstance(successor, Node):
@@ -143,6 +145,10 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.name!r})"
+
+
+Targets: TypeAlias = Node | str | Sequence[Node | str] | None
+"""Where an emit or fetch may point: a node, a node name, several of them, or `None` for all."""
 
 
 def _check_node_func(func: Any, name: str | None) -> None:

@@ -32,6 +32,7 @@ async def call_playbook(
     set in ``meta`` are merged back into ``parent_msg.meta`` (the playbook's
     values win). The subflow is always stopped: on success, error, timeout
     and cancellation — so cancelling the parent trace cancels the playbook.
+    Failures inside the playbook always come back as a raised `FlowError`.
 
     Args:
         builder: Zero-argument callable returning a flow or ``(flow, registry)``.
@@ -42,7 +43,8 @@ async def call_playbook(
         The payload of the first Rookery result (the value itself for payload-only flows).
 
     Raises:
-        FlowError: The subflow delivered a ``FlowError`` (``emit_errors_to_rookery=True``).
+        FlowError: A node of the playbook failed.
+        RuntimeError: The playbook's trace ended without any result.
         TimeoutError: No result within ``timeout`` seconds.
         TypeError: ``builder`` did not return a flow or ``(flow, registry)``.
     """
@@ -52,11 +54,13 @@ async def call_playbook(
         trace_id: str | None = parent_msg.trace_id
     else:
         child, trace_id = parent_msg, None
+    # The caller is the only consumer: failures must reach it rather than a log.
+    flow.emit_errors_to_rookery = True
     flow.run(registry=registry)
     try:
         async with asyncio.timeout(timeout):
             await flow.emit(child)
-            result = await flow.fetch(trace_id=trace_id)
+            result = await _first_result(flow, trace_id, builder)
     except TimeoutError as exc:
         raise TimeoutError(
             f"playbook {_label(builder)} gave no result within {timeout}s (trace {trace_id!r})"
@@ -70,6 +74,26 @@ async def call_playbook(
             parent_msg.meta.update(result.meta)
         return result.payload
     return result
+
+
+async def _first_result(flow: PenguiFlow, trace_id: str | None, builder: PlaybookBuilder) -> Any:
+    """Fetch the playbook's result, or fail if its trace ends without one."""
+    if trace_id is None:
+        return await flow.fetch()
+    fetching = asyncio.ensure_future(flow.fetch(trace_id=trace_id))
+    idle = asyncio.ensure_future(flow.wait_idle(trace_id))
+    try:
+        await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (fetching, idle):
+            task.cancel()
+        await asyncio.gather(fetching, idle, return_exceptions=True)
+    if fetching.done() and not fetching.cancelled():
+        return fetching.result()
+    raise RuntimeError(
+        f"playbook {_label(builder)} finished trace {trace_id!r} without a result: "
+        "no node sent anything to its Rookery"
+    )
 
 
 def _build(builder: PlaybookBuilder) -> tuple[PenguiFlow, ModelRegistry | None]:

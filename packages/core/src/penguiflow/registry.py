@@ -50,7 +50,7 @@ class ModelRegistry:
         """Declare the input and output types of ``node_name``.
 
         Args:
-            node_name: The node's name as given to :class:`~penguiflow.node.Node`.
+            node_name: The node's name as given to `Node`.
             in_model: Type of what the node accepts (a pydantic model, or any
                 type pydantic can validate).
             out_model: Type of what the node returns.

@@ -151,7 +151,7 @@ class WM(BaseModel):
     """Working memory of a controller loop.
 
     The runtime increments ``hops`` each time a controller routes a ``WM`` and
-    ends the loop with a :class:`FinalAnswer` when ``budget_hops`` or
+    ends the loop with a `FinalAnswer` when ``budget_hops`` or
     ``budget_tokens`` is exhausted. Leave a budget ``None`` to disable it.
 
     Attributes:
@@ -161,7 +161,7 @@ class WM(BaseModel):
         budget_hops: Maximum number of hops, or ``None`` for no limit.
         tokens_used: Tokens spent so far (maintained by the controller).
         budget_tokens: Maximum number of tokens, or ``None`` for no limit.
-        thoughts: Intermediate :class:`Thought` records.
+        thoughts: Intermediate `Thought` records.
     """
 
     model_config = _LAZY
