@@ -7,7 +7,7 @@ import contextlib
 from collections import defaultdict
 from typing import Any
 
-from penguiflow import Headers, Message, Node, NodePolicy, TraceCancelled, create
+from penguiflow import WM, Headers, Message, Node, NodePolicy, TraceCancelled, create
 
 NONE = NodePolicy(validate="none")
 
@@ -207,3 +207,22 @@ async def test_cancel_releases_producer_blocked_on_full_floe(bounded):
         await bounded(blocked)
     assert sum(f.qsize() for f in flow.floes) == 0
     await bounded(flow.stop())
+
+
+async def test_cancel_and_stop_reach_a_controller_that_never_suspends(bounded):
+    async def spin(msg: Message, _ctx: Any) -> Message:
+        return msg  # never awaits anything: only the runtime can give the loop a turn
+
+    node = Node(spin, allow_cycle=True, policy=NONE)
+    flow = create(node.to(node))
+    flow.run()
+    looping = Message(payload=WM(query="q", budget_hops=None), headers=Headers(tenant="a"))
+    await flow.emit(looping)
+    await asyncio.sleep(0)
+    assert await bounded(flow.cancel(looping.trace_id)) is True
+    await flow.emit(
+        Message(payload=WM(query="again", budget_hops=None), headers=Headers(tenant="a"))
+    )
+    await asyncio.sleep(0)
+    await bounded(flow.stop())
+    assert penguiflow_tasks() == set()

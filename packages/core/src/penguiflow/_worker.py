@@ -31,6 +31,9 @@ from penguiflow.types import FinalAnswer, Message
 
 __all__ = ["NodeWorker"]
 
+_FAIRNESS_BATCH = 32
+"""Messages a worker may take back to back before it yields to the event loop."""
+
 
 class NodeWorker:
     """Runs one node: owns its inbox, context and routing."""
@@ -91,11 +94,20 @@ class NodeWorker:
     async def run(self) -> None:
         """Process messages until the flow stops."""
         inbox = self.inbox
+        streak = 0
         try:
             while True:
+                if streak >= _FAIRNESS_BATCH:
+                    # Messages kept arriving without this worker ever waiting: let the
+                    # rest of the loop run (a controller feeding itself would starve it).
+                    streak = 0
+                    await asyncio.sleep(0)
                 item = inbox.try_take()
                 if item is EMPTY:
+                    streak = 0
                     item = await inbox.take()
+                else:
+                    streak += 1
                 if isinstance(item, Message):
                     await self._process_envelope(item)
                 else:
