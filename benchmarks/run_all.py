@@ -4,8 +4,8 @@ Each program runs in its own subprocess with this interpreter (so the memory
 and import measurements are not disturbed by the others) and writes its JSON
 to ``benchmarks/results/``; the scorecard is built from those files.
 ``--update-readme`` writes the scorecard as Markdown between the
-``scorecard`` markers of ``benchmarks/README.md``, so the README's figures
-always come from a real run.
+``scorecard`` markers of ``benchmarks/README.md`` and the root ``README.md``,
+so the READMEs' figures always come from a real run.
 
 Usage::
 
@@ -148,14 +148,14 @@ def _markdown(rows: list[list[str]]) -> str:
 
 
 def _update_readme(markdown: str) -> None:
-    readme = BENCH_DIR / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    if _START not in text or _END not in text:
-        raise SystemExit(f"README.md has no {_START} ... {_END} section")
-    head, rest = text.split(_START, 1)
-    _, tail = rest.split(_END, 1)
-    readme.write_text(f"{head}{_START}\n{markdown}\n{_END}{tail}", encoding="utf-8")
-    print("updated the scorecard in benchmarks/README.md")
+    for readme in (BENCH_DIR / "README.md", BENCH_DIR.parent / "README.md"):
+        text = readme.read_text(encoding="utf-8")
+        if _START not in text or _END not in text:
+            raise SystemExit(f"{readme.name} has no {_START} ... {_END} section")
+        head, rest = text.split(_START, 1)
+        _, tail = rest.split(_END, 1)
+        readme.write_text(f"{head}{_START}\n{markdown}\n{_END}{tail}", encoding="utf-8")
+        print(f"updated the scorecard in {readme.relative_to(BENCH_DIR.parent)}")
 
 
 def _run_programs(flags: list[str], out_dir: Path) -> list[str]:
