@@ -9,6 +9,7 @@ own virtual environment next to this file and is driven in a subprocess by
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
@@ -24,6 +25,7 @@ __all__ = [
     "BENCH_DIR",
     "PUBLISHED_VERSION",
     "RESULTS_DIR",
+    "add_output_flags",
     "environment",
     "fmt_ratio",
     "fmt_us",
@@ -73,6 +75,16 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the flags every benchmark program shares (2.7.3 comparison and output)."""
+    parser.add_argument("--no-published", action="store_true", help="skip penguiflow 2.7.3")
+    parser.add_argument(
+        "--no-build", action="store_true", help="use the 2.7.3 venv only if present"
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not write results JSON")
+    parser.add_argument("--out-dir", type=Path, default=None, help="results folder (results/)")
 
 
 def _package_version(dist: str) -> str | None:

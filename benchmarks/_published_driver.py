@@ -43,13 +43,7 @@ def main() -> None:
 
     result: dict[str, object] = {"version": metadata.version("penguiflow")}
     if args.command == "hop":
-        params = HopParams(
-            messages=args.messages,
-            pipelined=args.pipelined,
-            warmup=args.warmup,
-            maxsize=args.maxsize,
-            length=args.length,
-        )
+        params = HopParams.from_args(args)
         # 2.7.3 hands every node the envelope itself, so the registry model
         # for the envelope workload is its Message.
         result["round"] = asyncio.run(

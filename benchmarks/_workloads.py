@@ -55,6 +55,17 @@ class HopParams:
         self.maxsize = maxsize
         self.length = length
 
+    @classmethod
+    def from_args(cls, args: Any) -> HopParams:
+        """Build from parsed command-line flags of the same names."""
+        return cls(
+            messages=args.messages,
+            pipelined=args.pipelined,
+            warmup=args.warmup,
+            maxsize=args.maxsize,
+            length=args.length,
+        )
+
     def as_dict(self) -> dict[str, int]:
         """Return the parameters as a JSON-ready dict."""
         return dict(vars(self))

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     PUBLISHED_VERSION,
+    add_output_flags,
     environment,
     fmt_ratio,
     fmt_us,
@@ -75,13 +76,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--maxsize", type=int, default=64, help="queue_maxsize for every floe")
     parser.add_argument("--length", type=int, default=10, help="nodes in the chain")
     parser.add_argument("--quick", action="store_true", help="3 rounds, 500 messages")
-    parser.add_argument("--no-published", action="store_true", help="skip penguiflow 2.7.3")
-    parser.add_argument(
-        "--no-build", action="store_true", help="use the 2.7.3 venv only if present"
-    )
     parser.add_argument("--profile", action="store_true", help="cProfile our sequential workloads")
-    parser.add_argument("--no-write", action="store_true", help="do not write results JSON")
-    parser.add_argument("--out-dir", type=Path, default=None, help="results folder (results/)")
+    add_output_flags(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds = min(args.rounds, 3)
@@ -176,13 +172,7 @@ def _profile(pf: Any, params: HopParams) -> None:
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the table, write the JSON and return it."""
     args = _parse(argv)
-    params = HopParams(
-        messages=args.messages,
-        pipelined=args.pipelined,
-        warmup=args.warmup,
-        maxsize=args.maxsize,
-        length=args.length,
-    )
+    params = HopParams.from_args(args)
     ours, note = _import_ours()
     if ours is None:
         print(note)

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     BENCH_DIR,
     PUBLISHED_VERSION,
+    add_output_flags,
     environment,
     fmt_us,
     median,
@@ -204,12 +205,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=20, help="subprocesses per side (20)")
     parser.add_argument("--importtime-runs", type=int, default=5, help="-X importtime runs (5)")
     parser.add_argument("--quick", action="store_true", help="8 runs, 3 importtime runs")
-    parser.add_argument("--no-published", action="store_true", help="skip penguiflow 2.7.3")
-    parser.add_argument(
-        "--no-build", action="store_true", help="use the 2.7.3 venv only if present"
-    )
-    parser.add_argument("--no-write", action="store_true", help="do not write results JSON")
-    parser.add_argument("--out-dir", type=Path, default=None, help="results folder (results/)")
+    add_output_flags(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs = min(args.runs, 8)

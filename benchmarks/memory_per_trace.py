@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     PUBLISHED_VERSION,
+    add_output_flags,
     environment,
     fmt_ratio,
     median,
@@ -57,12 +58,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="repeat and take medians (1)")
     parser.add_argument("--breakdown", type=int, default=0, help="list N top allocation sites")
     parser.add_argument("--quick", action="store_true", help="2000 traces")
-    parser.add_argument("--no-published", action="store_true", help="skip penguiflow 2.7.3")
-    parser.add_argument(
-        "--no-build", action="store_true", help="use the 2.7.3 venv only if present"
-    )
-    parser.add_argument("--no-write", action="store_true", help="do not write results JSON")
-    parser.add_argument("--out-dir", type=Path, default=None, help="results folder (results/)")
+    add_output_flags(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.traces = min(args.traces, 2000)

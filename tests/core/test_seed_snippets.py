@@ -212,87 +212,8 @@ async def test_running_a_flow_registry_must_cover_validating_nodes() -> None:
         flow.run(registry=ModelRegistry())
 
 
-async def test_quickstart_snippet(capsys: pytest.CaptureFixture[str]) -> None:
-    # fmt: off
-    # isort: off
-    from pydantic import BaseModel
-    from penguiflow import Headers, Message, ModelRegistry, Node, NodePolicy, create
-    # isort: on
-
-
-    class TriageIn(BaseModel):
-        text: str
-
-
-    class TriageOut(BaseModel):
-        text: str
-        topic: str
-
-
-    class RetrieveOut(BaseModel):
-        topic: str
-        docs: list[str]
-
-
-    class PackOut(BaseModel):
-        prompt: str
-
-
-    async def triage(msg: TriageIn, ctx) -> TriageOut:
-        topic = "metrics" if "metric" in msg.text else "general"
-        return TriageOut(text=msg.text, topic=topic)
-
-
-    async def retrieve(msg: TriageOut, ctx) -> RetrieveOut:
-        docs = [f"doc_{i}_{msg.topic}" for i in range(2)]
-        return RetrieveOut(topic=msg.topic, docs=docs)
-
-
-    async def pack(msg: RetrieveOut, ctx) -> PackOut:
-        prompt = f"[{msg.topic}] summarize {len(msg.docs)} docs"
-        return PackOut(prompt=prompt)
-
-
-    triage_node = Node(triage, name="triage", policy=NodePolicy(validate="both"))
-    retrieve_node = Node(retrieve, name="retrieve", policy=NodePolicy(validate="both"))
-    pack_node = Node(pack, name="pack", policy=NodePolicy(validate="both"))
-
-    registry = ModelRegistry()
-    registry.register("triage", TriageIn, TriageOut)
-    registry.register("retrieve", TriageOut, RetrieveOut)
-    registry.register("pack", RetrieveOut, PackOut)
-
-    flow = create(
-        triage_node.to(retrieve_node),
-        retrieve_node.to(pack_node),
-    )
-    flow.run(registry=registry)
-
-    message = Message(
-        payload=TriageIn(text="show marketing metrics"),
-        headers=Headers(tenant="acme"),
-    )
-    # fmt: on
-
-    async def awaited_part() -> Message:
-        # fmt: off
-        await flow.emit(message)
-        out = await flow.fetch()
-        print(out.prompt)  # PackOut(prompt='[metrics] summarize 2 docs')
-
-        await flow.stop()
-        # fmt: on
-        return out
-
-    try:
-        out = await bounded(awaited_part())
-    finally:
-        await bounded(flow.stop())
-
-    assert out.prompt == "[metrics] summarize 2 docs"
-    assert out.payload == PackOut(prompt="[metrics] summarize 2 docs")
-    assert out.trace_id == message.trace_id
-    assert capsys.readouterr().out == "[metrics] summarize 2 docs\n"
+# -- Quickstart: examples/quickstart/main.py is the seed's Quickstart verbatim (inside an
+# async main); tests/examples/test_examples.py runs it and checks its output.
 
 
 # -- Dynamic Controller Loops ---------------------------------------------------------------
