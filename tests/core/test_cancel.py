@@ -226,3 +226,46 @@ async def test_cancel_and_stop_reach_a_controller_that_never_suspends(bounded):
     await asyncio.sleep(0)
     await bounded(flow.stop())
     assert penguiflow_tasks() == set()
+
+
+async def test_emitting_into_a_cancelled_trace_is_not_a_node_failure(bounded, event_log):
+    """A node forwarding an envelope of a trace being cancelled is neither retried nor failed."""
+    entered = asyncio.Event()
+    forwarded = asyncio.Event()
+
+    async def hold(msg: Message, _ctx: Any) -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await forwarded.wait()  # keep the cancel in progress until `forward` has tried
+        return None
+
+    async def forward(item: Any, ctx: Any) -> None:
+        try:
+            await ctx.emit(item["envelope"])  # payload-only message carrying an envelope
+        finally:
+            forwarded.set()
+
+    async def sink(msg: Any, _ctx: Any) -> Any:
+        return msg
+
+    retrying = NodePolicy(validate="none", max_retries=3, backoff_base=0)
+    hold_node, fwd, sink_node = (
+        Node(hold, policy=NONE),
+        Node(forward, policy=retrying),
+        Node(sink, policy=NONE),
+    )
+    flow = create(hold_node.to(), fwd.to(sink_node), sink_node.to(), middlewares=[event_log])
+    flow.run()
+    victim = env("v")
+    await flow.emit(victim, to=hold_node)
+    await bounded(entered.wait())
+    cancelling = asyncio.create_task(flow.cancel(victim.trace_id))
+    await asyncio.sleep(0)
+    await flow.emit({"envelope": victim}, to=fwd)
+    assert await bounded(cancelling) is True
+    assert forwarded.is_set()
+    await bounded(flow.stop())
+    assert event_log.types("forward") == ["node_start", "node_cancelled"]
+    assert event_log.types("sink") == []

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from penguiflow.errors import FlowError, FlowErrorCode
+from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
 from penguiflow.types import Message
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
                 scope = asyncio.timeout(policy.timeout_s)
                 async with scope:
                     result = await node.func(arg, worker.ctx)
+        except TraceCancelled:
+            raise  # cancellation, not a failure: never retried or reported
         except TimeoutError as exc:
             # Only our own deadline is a timeout; a TimeoutError from user code is an exception.
             expired = scope is not None and scope.expired()

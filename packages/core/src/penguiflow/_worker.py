@@ -13,6 +13,7 @@ first, so its cancellation is never absorbed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -30,6 +31,8 @@ from penguiflow.registry import ModelRegistry
 from penguiflow.types import FinalAnswer, Message
 
 __all__ = ["NodeWorker"]
+
+logger = logging.getLogger("penguiflow.core")
 
 _FAIRNESS_BATCH = 32
 """Messages a worker may take back to back before it yields to the event loop."""
@@ -108,25 +111,41 @@ class NodeWorker:
                     item = await inbox.take()
                 else:
                     streak += 1
-                if isinstance(item, Message):
-                    await self._process_envelope(item)
-                else:
-                    await self._process_payload(item)
+                try:
+                    if isinstance(item, Message):
+                        await self._process_envelope(item)
+                    else:
+                        await self._process_payload(item)
+                except FloeClosed:
+                    raise
+                except Exception:
+                    # A bug in the runtime must not silently kill the node's only worker.
+                    logger.exception(
+                        "internal error while node %r processed a message; the message "
+                        "was dropped and the worker carries on",
+                        self.node.name,
+                    )
         except FloeClosed:
             return
 
     async def _process_payload(self, item: Any) -> None:
-        if self.simple and not self.runtime.hub.listeners:
-            try:
-                result = await self.node.func(item, self.ctx)
-            except Exception as exc:
-                await report_exception(self, exc, None)
+        try:
+            if self.simple and not self.runtime.hub.listeners:
+                try:
+                    result = await self.node.func(item, self.ctx)
+                except TraceCancelled:
+                    raise
+                except Exception as exc:
+                    await report_exception(self, exc, None)
+                    return
+            else:
+                result = await call_node(self, item, None)
+            if result is None or result is FAILED:
                 return
-        else:
-            result = await call_node(self, item, None)
-        if result is None or result is FAILED:
-            return
-        await self.route(result, None)
+            await self.route(result, None)
+        except TraceCancelled as exc:
+            # The node emitted (or returned) an envelope of a trace being cancelled.
+            await self.runtime.emit_event("node_cancelled", self.node, exc.trace_id)
 
     async def _process_envelope(self, message: Message) -> None:
         runtime = self.runtime
@@ -148,6 +167,8 @@ class NodeWorker:
             if self.simple and not runtime.hub.listeners:
                 try:
                     result = await self.node.func(arg, self.ctx)
+                except TraceCancelled:
+                    raise
                 except Exception as exc:
                     await report_exception(self, exc, trace_id)
                     return
@@ -162,8 +183,9 @@ class NodeWorker:
             if self.cancel_target != trace_id or runtime.stopping:
                 raise
             await runtime.emit_event("node_cancelled", self.node, trace_id)
-        except TraceCancelled:
-            pass  # the trace was cancelled while its output was being routed
+        except TraceCancelled as exc:
+            # The trace was cancelled while this node emitted or routed for it.
+            await runtime.emit_event("node_cancelled", self.node, exc.trace_id)
         finally:
             self.current_trace = None
             self.current_message = None
