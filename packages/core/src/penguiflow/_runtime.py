@@ -63,7 +63,6 @@ class FlowRuntime:
         self.traces = TraceTable()
         self.workers: list[NodeWorker] = []
         self.tasks: list[asyncio.Task[None]] = []
-        self.running = False
         self.stopping = False
         self.inboxes: dict[Node, Inbox] = {node: Inbox() for node in graph.nodes}
         self.rookery = Inbox()

@@ -146,7 +146,6 @@ class PenguiFlow:
             worker.task = task
             runtime.workers.append(worker)
             runtime.tasks.append(task)
-        runtime.running = True
         self._state = "running"
 
     async def stop(self) -> None:
@@ -160,25 +159,27 @@ class PenguiFlow:
         self._stopped = asyncio.Event()
         runtime = self._runtime
         runtime.stopping = True
-        runtime.running = False
         self._state = "stopped"
         for inbox in (*runtime.inboxes.values(), runtime.rookery):
             inbox.close("flow stopped")
         tasks = [task for task in runtime.tasks if not task.done()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_S)
-            if pending:
-                logger.warning(
-                    "flow.stop(): %d node(s) ignored cancellation for %.1fs and were left "
-                    "running: %s",
-                    len(pending),
-                    _STOP_GRACE_S,
-                    sorted(task.get_name() for task in pending),
-                )
-        runtime.traces.release_all()
-        self._stopped.set()
+        try:
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_S)
+                if pending:
+                    logger.warning(
+                        "flow.stop(): %d node(s) ignored cancellation for %.1fs and were left "
+                        "running: %s",
+                        len(pending),
+                        _STOP_GRACE_S,
+                        sorted(task.get_name() for task in pending),
+                    )
+        finally:
+            # Even if this stop() is itself cancelled, later calls must not wait forever.
+            runtime.traces.release_all()
+            self._stopped.set()
 
     # -- OpenSea ---------------------------------------------------------
     async def emit(self, msg: Any, to: Targets = None) -> None:
