@@ -35,6 +35,7 @@ async def test_expired_deadline_skips_node_and_finalises_trace(stop_after, bound
     assert ran == []
     assert isinstance(out.payload, FinalAnswer)
     assert "Deadline exceeded" in out.payload.text and "'work'" in out.payload.text
+    await flow.drain_events()
     assert event_log.types() == ["deadline_skip"]
     # A message with a future deadline runs normally.
     ok = Message(payload="ok", headers=Headers(tenant="t"), deadline_s=time.time() + 60)
@@ -88,6 +89,7 @@ async def test_hop_budget_ends_loop_with_final_answer(stop_after, bounded, event
     out = await bounded(flow.fetch())
     assert isinstance(out.payload, FinalAnswer)
     assert out.payload.text.startswith("Hop budget exhausted: 2 hops of 2 allowed")
+    await flow.drain_events()
     assert [e.extra["code"] for e in event_log.of("budget_exhausted")] == ["HOP_BUDGET_EXHAUSTED"]
 
 

@@ -67,6 +67,7 @@ async def test_cancel_one_trace_spares_the_others(bounded, event_log):
     assert out.trace_id == survivor.trace_id
     # Idempotent: the trace is gone now, and events were emitted once.
     assert await flow.cancel(victim.trace_id) is False
+    await flow.drain_events()
     assert len(event_log.of("trace_cancel_start")) == 1
     assert len(event_log.of("trace_cancel_finish")) == 1
     assert event_log.of("trace_cancel_finish")[0].extra["dropped"] == 3
@@ -90,6 +91,7 @@ async def test_concurrent_cancels_emit_events_once(bounded, event_log):
     await bounded(entered.wait())
     results = await bounded(asyncio.gather(*(flow.cancel(message.trace_id) for _ in range(3))))
     assert results == [True, True, True]
+    await flow.drain_events()
     assert len(event_log.of("trace_cancel_start")) == 1
     assert len(event_log.of("trace_cancel_finish")) == 1
     await bounded(flow.stop())

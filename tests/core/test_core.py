@@ -279,3 +279,25 @@ async def test_wait_idle_returns_when_the_trace_has_left_the_flow(stop_after, bo
     assert (await bounded(flow.fetch())).payload == "x"
     await bounded(idle)
     await bounded(flow.wait_idle("unknown-trace"))
+
+
+async def test_on_trace_idle_runs_when_the_trace_leaves_the_flow(stop_after, bounded):
+    idle: list[str] = []
+    errors: list[BaseException] = []
+
+    async def remember(msg: Any, ctx: Any) -> Any:
+        try:
+            ctx.on_trace_idle(idle.append)
+        except RuntimeError as exc:
+            errors.append(exc)
+        return msg
+
+    flow = stop_after(create(Node(remember, policy=NONE).to()))
+    flow.run()
+    message = env("x")
+    await flow.emit(message)
+    await bounded(flow.fetch())  # the result left Rookery: nothing of the trace remains
+    assert idle == [message.trace_id]
+    await flow.emit("payload-only")
+    await bounded(flow.fetch())
+    assert "needs an envelope" in str(errors[0])

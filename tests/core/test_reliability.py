@@ -55,6 +55,7 @@ async def test_retries_with_exponential_backoff_observed_through_events(
     await flow.emit(message)
     out = await bounded(flow.fetch())
     assert out.payload == "payload" and calls == 4
+    await flow.drain_events()
     retries = event_log.of("node_retry")
     assert [e.attempt for e in retries] == [1, 2, 3]
     # base * mult**n, capped by max_backoff: 0.001, 0.003, min(0.009, 0.005)
@@ -98,6 +99,7 @@ async def test_exhausted_retries_become_flow_error_in_rookery(stop_after, bounde
     payload = err.to_payload()
     assert payload["code"] == "NODE_EXCEPTION"
     assert payload["original_exc"] == {"type": "ValueError", "message": "bad things"}
+    await flow.drain_events()
     assert event_log.types("broken")[-1] == "node_failed"
 
 
@@ -119,6 +121,7 @@ async def test_timeout_gives_node_timeout(stop_after, bounded, event_log):
     err = await bounded(flow.fetch())
     assert isinstance(err, FlowError) and err.code is FlowErrorCode.NODE_TIMEOUT
     assert "timed out after 0.01s" in err.message
+    await flow.drain_events()
     assert "node_timeout" in event_log.types("hangs")
 
 
@@ -205,5 +208,6 @@ async def test_failing_middleware_does_not_break_the_flow(stop_after, bounded, c
         for i in range(3):
             await flow.emit(i)
             assert await bounded(flow.fetch()) == i
+    await flow.drain_events()
     assert calls == 6  # node_start + node_success per message
     assert len([r for r in caplog.records if "middleware" in r.getMessage()]) == 1

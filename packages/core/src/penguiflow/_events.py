@@ -1,7 +1,19 @@
-"""Dispatching FlowEvents to middlewares without letting a middleware break the flow."""
+"""Delivering FlowEvents to middlewares without letting a middleware stall or break the flow.
+
+Design notes. Each middleware gets its own bounded queue and a pump task
+(started with the flow). The runtime only does ``put_nowait`` per event, so a
+slow middleware delays nobody: its own queue fills, and once full, further
+events for it are dropped, counted and reported once. A middleware that
+raises is logged once per exception type and keeps receiving events. Events
+reach each middleware in the order they were emitted. ``drain`` waits until
+every queued event was handled (``stop()`` drains, bounded); the runtime
+checks ``listeners`` before building an event, so a flow without
+middlewares never constructs `FlowEvent` objects.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -9,32 +21,46 @@ from typing import Any
 
 from penguiflow.metrics import FlowEvent
 
-__all__ = ["EventHub", "MiddlewareFunc"]
+__all__ = ["EVENT_QUEUE_MAXSIZE", "EventHub", "MiddlewareFunc"]
 
 logger = logging.getLogger("penguiflow.events")
 
 MiddlewareFunc = Callable[[FlowEvent], Awaitable[None] | None]
 
+EVENT_QUEUE_MAXSIZE = 10_000
+"""Events a single middleware may have waiting before new ones are dropped for it."""
+
+
+class _Subscriber:
+    __slots__ = ("dropped", "middleware", "queue", "reported", "task")
+
+    def __init__(self, middleware: MiddlewareFunc) -> None:
+        self.middleware = middleware
+        self.queue: asyncio.Queue[FlowEvent] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.reported: set[type[BaseException]] = set()
+
 
 class EventHub:
-    """Holds a flow's middlewares and delivers events to each in turn.
+    """Holds a flow's middlewares and feeds each one from its own bounded queue."""
 
-    The runtime checks `listeners` before building an event, so a flow
-    without middlewares never constructs `FlowEvent` objects. A
-    middleware that raises is logged (once per middleware and exception type)
-    and skipped; the flow carries on.
-    """
-
-    __slots__ = ("_reported", "listeners")
+    __slots__ = ("_started", "_subscribers", "listeners")
 
     def __init__(self, middlewares: tuple[Any, ...] | list[Any] = ()) -> None:
         self.listeners: list[MiddlewareFunc] = []
-        self._reported: set[tuple[int, type[BaseException]]] = set()
+        self._subscribers: list[_Subscriber] = []
+        self._started = False
         for middleware in middlewares:
             self.add(middleware)
 
+    @property
+    def dropped(self) -> int:
+        """Events dropped because a middleware fell too far behind."""
+        return sum(sub.dropped for sub in self._subscribers)
+
     def add(self, middleware: Any) -> None:
-        """Register ``middleware`` (a callable taking a `FlowEvent`).
+        """Register ``middleware`` (a sync or async callable taking a `FlowEvent`).
 
         Raises:
             TypeError: If ``middleware`` is not callable.
@@ -43,23 +69,87 @@ class EventHub:
             raise TypeError(
                 f"middlewares must be callables taking a FlowEvent; got {type(middleware).__name__}"
             )
+        subscriber = _Subscriber(middleware)
+        self._subscribers.append(subscriber)
         self.listeners.append(middleware)
+        if self._started:
+            self._start(subscriber)
 
-    async def dispatch(self, event: FlowEvent) -> None:
-        """Deliver ``event`` to every middleware, isolating their failures."""
-        for middleware in self.listeners:
+    def start(self) -> None:
+        """Start one pump task per middleware (called by ``flow.run()``)."""
+        self._started = True
+        for subscriber in self._subscribers:
+            self._start(subscriber)
+
+    def _start(self, subscriber: _Subscriber) -> None:
+        subscriber.queue = asyncio.Queue(EVENT_QUEUE_MAXSIZE)
+        subscriber.task = asyncio.get_running_loop().create_task(
+            self._pump(subscriber), name=f"penguiflow-events:{subscriber.middleware!r}"
+        )
+
+    def dispatch(self, event: FlowEvent) -> None:
+        """Queue ``event`` for every middleware; never waits."""
+        for subscriber in self._subscribers:
+            queue = subscriber.queue
+            if queue is None:
+                continue  # the flow is not running
             try:
-                outcome = middleware(event)
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                subscriber.dropped += 1
+                if subscriber.dropped == 1:
+                    logger.warning(
+                        "middleware %r is %d events behind; dropping events for it until it "
+                        "catches up (see EventHub.dropped)",
+                        subscriber.middleware,
+                        EVENT_QUEUE_MAXSIZE,
+                    )
+
+    async def _pump(self, subscriber: _Subscriber) -> None:
+        queue = subscriber.queue
+        assert queue is not None
+        while True:
+            event = await queue.get()
+            try:
+                outcome = subscriber.middleware(event)
                 if inspect.isawaitable(outcome):
                     await outcome
             except Exception as exc:
-                key = (id(middleware), type(exc))
-                if key not in self._reported:
-                    self._reported.add(key)
+                if type(exc) not in subscriber.reported:
+                    subscriber.reported.add(type(exc))
                     logger.exception(
                         "middleware %r failed on %s event; it keeps receiving events, "
                         "further %s errors from it are not logged",
-                        middleware,
+                        subscriber.middleware,
                         event.event_type,
                         type(exc).__name__,
                     )
+            finally:
+                queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every event queued so far was handled by its middleware."""
+        for subscriber in self._subscribers:
+            if subscriber.queue is not None and subscriber.task is not None:
+                await subscriber.queue.join()
+
+    async def close(self, grace_s: float) -> None:
+        """Drain for at most ``grace_s`` seconds, then stop the pumps."""
+        try:
+            async with asyncio.timeout(grace_s):
+                await self.drain()
+        except TimeoutError:
+            logger.warning(
+                "middlewares did not finish their queued events within %.1fs; the rest "
+                "is discarded",
+                grace_s,
+            )
+        finally:
+            tasks = [sub.task for sub in self._subscribers if sub.task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for subscriber in self._subscribers:
+                subscriber.task = None
+                subscriber.queue = None
+            self._started = False

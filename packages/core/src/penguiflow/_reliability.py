@@ -48,7 +48,7 @@ async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
     while True:
         listening = bool(runtime.hub.listeners)
         if listening:
-            await runtime.emit_event("node_start", node, trace_id, attempt=attempt)
+            runtime.emit_event("node_start", node, trace_id, attempt=attempt)
         started = time.perf_counter()
         scope: asyncio.Timeout | None = None
         try:
@@ -71,14 +71,14 @@ async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
         else:
             if listening:
                 latency = (time.perf_counter() - started) * 1000.0
-                await runtime.emit_event(
+                runtime.emit_event(
                     "node_success", node, trace_id, attempt=attempt, latency_ms=latency
                 )
             break
         latency = (time.perf_counter() - started) * 1000.0
         if runtime.hub.listeners:
             event = "node_timeout" if code is FlowErrorCode.NODE_TIMEOUT else "node_error"
-            await runtime.emit_event(
+            runtime.emit_event(
                 event,
                 node,
                 trace_id,
@@ -91,7 +91,7 @@ async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
             return FAILED
         delay = policy.backoff_delay(attempt)
         if runtime.hub.listeners:
-            await runtime.emit_event(
+            runtime.emit_event(
                 "node_retry",
                 node,
                 trace_id,
@@ -121,7 +121,7 @@ async def report_exception(worker: NodeWorker, exc: Exception, trace_id: str | N
     """Report a failure of a node called without policy features (one attempt)."""
     runtime = worker.runtime
     if runtime.hub.listeners:
-        await runtime.emit_event(
+        runtime.emit_event(
             "node_error",
             worker.node,
             trace_id,

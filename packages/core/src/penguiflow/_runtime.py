@@ -176,7 +176,7 @@ class FlowRuntime:
             self.traces.done(trace_id)
 
     # -- events and failures --------------------------------------------
-    async def emit_event(
+    def emit_event(
         self,
         event_type: str,
         node: Node | None,
@@ -186,7 +186,7 @@ class FlowRuntime:
         latency_ms: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """Build a `FlowEvent` and hand it to the middlewares (if any)."""
+        """Build a `FlowEvent` and queue it for the middlewares (if any); never waits."""
         if not self.hub.listeners:
             return
         state = self.traces.get(trace_id) if trace_id is not None else None
@@ -206,13 +206,13 @@ class FlowRuntime:
             trace_cancelled=bool(state is not None and state.cancelled),
             extra=extra or {},
         )
-        await self.hub.dispatch(event)
+        self.hub.dispatch(event)
 
     async def report_failure(self, error: FlowError) -> None:
         """Deliver ``error`` to Rookery (error mode) or log it."""
         if self.stopping:
             return  # a node interrupted by stop() did not fail; there is nobody to tell
-        await self.emit_event(
+        self.emit_event(
             "node_failed",
             self.graph.node_named(error.node_name) if error.node_name else None,
             error.trace_id,
@@ -242,7 +242,7 @@ class FlowRuntime:
             return True
         state.cancelled = True
         drained = self.traces.idle_event(trace_id)
-        await self.emit_event("trace_cancel_start", None, trace_id, extra={"pending": state.count})
+        self.emit_event("trace_cancel_start", None, trace_id, extra={"pending": state.count})
         dropped = 0
         for floe in self.all_floes():
             removed = floe.remove_if(lambda item: trace_of(item) == trace_id)
@@ -254,5 +254,5 @@ class FlowRuntime:
         for worker in self.workers:
             worker.cancel_trace(trace_id)
         await drained.wait()
-        await self.emit_event("trace_cancel_finish", None, trace_id, extra={"dropped": dropped})
+        self.emit_event("trace_cancel_finish", None, trace_id, extra={"dropped": dropped})
         return True

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 
 __all__ = ["TraceState", "TraceTable"]
+
+logger = logging.getLogger("penguiflow.core")
 
 
 class TraceState:
@@ -15,15 +19,17 @@ class TraceState:
         cancelled: ``cancel`` was called and has not finished draining.
         finalized: A runtime-generated final result (deadline) was already sent.
         drained: Set when ``count`` reaches zero, if someone is waiting for that.
+        on_idle: Callbacks run with the trace id when ``count`` reaches zero.
     """
 
-    __slots__ = ("cancelled", "count", "drained", "finalized")
+    __slots__ = ("cancelled", "count", "drained", "finalized", "on_idle")
 
     def __init__(self) -> None:
         self.count = 0
         self.cancelled = False
         self.finalized = False
         self.drained: asyncio.Event | None = None
+        self.on_idle: list[Callable[[str], None]] | None = None
 
 
 class TraceTable:
@@ -59,8 +65,7 @@ class TraceTable:
         state.count -= count
         if state.count <= 0:
             del self._states[trace_id]
-            if state.drained is not None:
-                state.drained.set()
+            _finish(trace_id, state)
 
     def idle_event(self, trace_id: str) -> asyncio.Event:
         """Return an event set once nothing of ``trace_id`` is left in the flow."""
@@ -73,15 +78,37 @@ class TraceTable:
             state.drained = asyncio.Event()
         return state.drained
 
+    def add_idle_callback(self, trace_id: str, callback: Callable[[str], None]) -> None:
+        """Run ``callback(trace_id)`` once nothing of the trace is left in the flow.
+
+        Runs at once if the trace is not in flight.
+        """
+        state = self._states.get(trace_id)
+        if state is None:
+            callback(trace_id)
+            return
+        if state.on_idle is None:
+            state.on_idle = []
+        state.on_idle.append(callback)
+
     def release_all(self) -> None:
         """Forget every trace, waking anyone waiting for a cancel to drain."""
         states, self._states = self._states, {}
-        for state in states.values():
-            if state.drained is not None:
-                state.drained.set()
+        for trace_id, state in states.items():
+            _finish(trace_id, state)
 
     def __len__(self) -> int:
         return len(self._states)
 
     def __contains__(self, trace_id: object) -> bool:
         return trace_id in self._states
+
+
+def _finish(trace_id: str, state: TraceState) -> None:
+    if state.drained is not None:
+        state.drained.set()
+    for callback in state.on_idle or ():
+        try:
+            callback(trace_id)
+        except Exception:
+            logger.exception("idle callback %r for trace %r failed", callback, trace_id)

@@ -145,7 +145,7 @@ class NodeWorker:
             await self.route(result, None)
         except TraceCancelled as exc:
             # The node emitted (or returned) an envelope of a trace being cancelled.
-            await self.runtime.emit_event("node_cancelled", self.node, exc.trace_id)
+            self.runtime.emit_event("node_cancelled", self.node, exc.trace_id)
 
     async def _process_envelope(self, message: Message) -> None:
         runtime = self.runtime
@@ -182,10 +182,10 @@ class NodeWorker:
         except asyncio.CancelledError:
             if self.cancel_target != trace_id or runtime.stopping:
                 raise
-            await runtime.emit_event("node_cancelled", self.node, trace_id)
+            runtime.emit_event("node_cancelled", self.node, trace_id)
         except TraceCancelled as exc:
             # The trace was cancelled while this node emitted or routed for it.
-            await runtime.emit_event("node_cancelled", self.node, exc.trace_id)
+            runtime.emit_event("node_cancelled", self.node, exc.trace_id)
         finally:
             self.current_trace = None
             self.current_message = None
@@ -234,7 +234,7 @@ class NodeWorker:
         if self.node.allow_cycle:
             outcome = advance_controller(item, self.node.name)
             if outcome.exhausted is not None:
-                await runtime.emit_event(
+                runtime.emit_event(
                     "budget_exhausted",
                     self.node,
                     self.current_trace,
@@ -261,7 +261,7 @@ class NodeWorker:
         runtime = self.runtime
         trace_id = message.trace_id
         assert message.deadline_s is not None
-        await runtime.emit_event(
+        runtime.emit_event(
             "deadline_skip",
             self.node,
             trace_id,

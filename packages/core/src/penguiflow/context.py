@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow.floe import Floe
@@ -62,6 +62,24 @@ class Context:
             return False
         state = self._worker.runtime.traces.get(trace_id)
         return bool(state is not None and state.cancelled)
+
+    def on_trace_idle(self, callback: Callable[[str], None]) -> None:
+        """Run ``callback(trace_id)`` once nothing of the current trace is left in the flow.
+
+        "Nothing left" means no message of the trace is queued, being processed
+        or waiting in Rookery: the trace finished, was cancelled, or every branch
+        stopped. Stateful nodes (such as a join) use it to free per-trace state.
+
+        Raises:
+            RuntimeError: The current message is not an envelope (no trace).
+        """
+        trace_id = self._worker.current_trace
+        if trace_id is None:
+            raise RuntimeError(
+                f"node {self._worker.node.name!r}: on_trace_idle needs an envelope (Message) "
+                "with a trace id; payload-only messages have none"
+            )
+        self._worker.runtime.traces.add_idle_callback(trace_id, callback)
 
     async def emit(self, msg: Any, to: Targets = None) -> None:
         """Send ``msg`` to the node's successors (or Rookery if it has none).

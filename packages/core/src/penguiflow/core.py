@@ -103,6 +103,20 @@ class PenguiFlow:
         """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""
         self._runtime.hub.add(middleware)
 
+    async def drain_events(self) -> None:
+        """Wait until every middleware has handled the events emitted so far.
+
+        Middlewares run in their own tasks, fed through bounded queues, so a slow
+        one never holds up the flow; call this (or `stop`) before asserting on
+        what a middleware recorded.
+        """
+        await self._runtime.hub.drain()
+
+    @property
+    def dropped_events(self) -> int:
+        """Events dropped because a middleware fell more than 10,000 events behind."""
+        return self._runtime.hub.dropped
+
     # -- lifecycle -------------------------------------------------------
     def run(self, registry: ModelRegistry | None = None) -> None:
         """Start one worker per node on the running event loop.
@@ -139,6 +153,7 @@ class PenguiFlow:
                 "flow.run() needs a running event loop: call it from async code"
             ) from None
         runtime = self._runtime
+        runtime.hub.start()
         for node in self._graph.nodes:
             worker = NodeWorker(runtime, node, registry)
             task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}")
@@ -151,7 +166,8 @@ class PenguiFlow:
     async def stop(self) -> None:
         """Cancel every worker and wait for them; idempotent and bounded.
 
-        Pending ``fetch``/``emit`` calls fail with ``RuntimeError``.
+        Pending ``fetch``/``emit`` calls fail with ``RuntimeError``. Events already
+        emitted are delivered to the middlewares first (for at most a few seconds).
         """
         if self._stopped is not None:
             await self._stopped.wait()
@@ -176,6 +192,7 @@ class PenguiFlow:
                         _STOP_GRACE_S,
                         sorted(task.get_name() for task in pending),
                     )
+            await runtime.hub.close(_STOP_GRACE_S)
         finally:
             # Even if this stop() is itself cancelled, later calls must not wait forever.
             runtime.traces.release_all()
