@@ -22,6 +22,7 @@ from penguiflow.floe import Floe, Inbox
 from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
+from penguiflow.streaming import StreamSequencer
 from penguiflow.types import Message
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class FlowRuntime:
         self.emit_errors_to_rookery = emit_errors_to_rookery
         self.hub = EventHub(list(middlewares))
         self.traces = TraceTable()
+        self.streams = StreamSequencer()
         self.workers: list[NodeWorker] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
@@ -242,6 +244,7 @@ class FlowRuntime:
             return True
         state.cancelled = True
         drained = self.traces.idle_event(trace_id)
+        self.streams.forget_trace(trace_id)
         self.emit_event("trace_cancel_start", None, trace_id, extra={"pending": state.count})
         dropped = 0
         for floe in self.all_floes():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow.floe import Floe
 from penguiflow.node import Node, Targets
 from penguiflow.playbook import PlaybookBuilder, call_playbook
-from penguiflow.types import Message
+from penguiflow.types import Message, StreamChunk
 
 if TYPE_CHECKING:
     from penguiflow._worker import NodeWorker
@@ -95,6 +95,50 @@ class Context:
             TraceCancelled: If the message's trace has been cancelled.
         """
         await self._worker.route(msg, to)
+
+    async def emit_chunk(
+        self,
+        parent: Message,
+        text: str,
+        *,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: dict[str, Any] | None = None,
+        to: Targets = None,
+    ) -> StreamChunk:
+        """Send one `StreamChunk` downstream, wrapped in an envelope derived from ``parent``.
+
+        The envelope keeps the parent's trace id, headers and deadline and gets a
+        copy of its ``meta``. ``seq`` counts up per ``stream_id`` (default: the
+        parent's trace id) without gaps and starts again after ``done=True``.
+        Backpressure is the same as for `emit`.
+
+        Args:
+            parent: The envelope the stream belongs to.
+            text: The chunk's text (an LLM token, a status line, ...).
+            stream_id: Stream to append to; defaults to ``parent.trace_id``.
+            seq: Explicit position; the counter continues from it.
+            done: Marks the last chunk of the stream.
+            meta: Extra data for the consumer.
+            to: Successor node(s) or name(s); all successors when ``None``.
+
+        Returns:
+            The chunk that was sent.
+
+        Raises:
+            TypeError: ``parent`` is not a ``Message`` or ``text`` is not a ``str``.
+            ValueError: ``to`` is not a successor, or ``seq`` is negative.
+            TraceCancelled: The trace is being cancelled.
+        """
+        worker = self._worker
+        worker.targets(to)  # reject a bad target before a sequence number is used up
+        message = worker.runtime.streams.build(
+            parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta
+        )
+        await worker.route(message, to)
+        chunk: StreamChunk = message.payload
+        return chunk
 
     def emit_nowait(self, msg: Any, to: Targets = None) -> None:
         """Like `emit` but raise ``asyncio.QueueFull`` instead of waiting.

@@ -15,6 +15,7 @@ from penguiflow.floe import Floe
 from penguiflow.graph import FlowGraph, build_graph
 from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
+from penguiflow.types import Message, StreamChunk
 
 __all__ = ["DEFAULT_QUEUE_MAXSIZE", "Context", "CycleError", "Floe", "PenguiFlow", "create"]
 
@@ -213,6 +214,33 @@ class PenguiFlow:
         """
         self._check_running("emit")
         await self._runtime.fan_out(self._ingress(to), msg)
+
+    async def emit_chunk(
+        self,
+        parent: Message,
+        text: str,
+        *,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: dict[str, Any] | None = None,
+        to: Targets = None,
+    ) -> StreamChunk:
+        """Send a `StreamChunk` into the flow at OpenSea (see `Context.emit_chunk`).
+
+        Raises:
+            RuntimeError: The flow is not running.
+            TypeError: ``parent`` is not a ``Message`` or ``text`` is not a ``str``.
+            ValueError: ``to`` is not an ingress node, or ``seq`` is negative.
+        """
+        self._check_running("emit_chunk")
+        floes = self._ingress(to)
+        message = self._runtime.streams.build(
+            parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta
+        )
+        await self._runtime.fan_out(floes, message)
+        chunk: StreamChunk = message.payload
+        return chunk
 
     def emit_nowait(self, msg: Any, to: Targets = None) -> None:
         """Like `emit` but raise ``asyncio.QueueFull`` instead of waiting.
