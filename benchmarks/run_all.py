@@ -38,6 +38,8 @@ from _common import (
 __all__ = ["PROGRAMS", "main", "scorecard_rows"]
 
 PROGRAMS = ("hop_overhead", "import_time", "memory_per_trace")
+# Programs whose results carry ready-made "scorecard_rows" (8 cells each, like HEADERS).
+ROW_PROGRAMS: tuple[str, ...] = ()
 _START = "<!-- scorecard:start -->"
 _END = "<!-- scorecard:end -->"
 HEADERS = ["benchmark", "floor", "ours", "ratio", PUBLISHED_VERSION, "ratio", "target", "status"]
@@ -125,6 +127,12 @@ def scorecard_rows(results_dir: Path = RESULTS_DIR) -> list[list[str]]:
             rows.append([name, "-", "-", "-", "-", "-", "-", "not run"])
         else:
             rows.extend(builder(data))
+    for name in ROW_PROGRAMS:
+        data = _load(name, results_dir)
+        if data is None:
+            rows.append([name, "-", "-", "-", "-", "-", "-", "not run"])
+        else:
+            rows.extend([str(cell) for cell in row] for row in data["scorecard_rows"])
     return rows
 
 
@@ -160,7 +168,7 @@ def _update_readme(markdown: str) -> None:
 
 def _run_programs(flags: list[str], out_dir: Path) -> list[str]:
     failed: list[str] = []
-    for name in PROGRAMS:
+    for name in (*PROGRAMS, *ROW_PROGRAMS):
         print(f"\n##### {name} #####", flush=True)
         cmd = [sys.executable, str(BENCH_DIR / f"{name}.py"), *flags, "--out-dir", str(out_dir)]
         if subprocess.run(cmd).returncode != 0:
