@@ -21,6 +21,15 @@ MODULES = [
     "penguiflow.playbook",
     "penguiflow.registry",
     "penguiflow.types",
+    "penguiflow.streaming",
+    "penguiflow.patterns",
+    "penguiflow.policies",
+    "penguiflow.viz",
+    "penguiflow.catalog",
+    "penguiflow.testkit",
+    "penguiflow.logging",
+    "penguiflow.otel",
+    "penguiflow.pytest_plugin",
 ]
 
 

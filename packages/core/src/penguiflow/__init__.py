@@ -9,17 +9,23 @@ __path__ = _extend_path(__path__, __name__)
 from typing import Any
 
 from penguiflow._optional import OPTIONAL_NAMES, load_lazy_attribute
+from penguiflow.catalog import NodeSpec, SideEffect, build_catalog, tool
 from penguiflow.context import Context
 from penguiflow.core import DEFAULT_QUEUE_MAXSIZE, PenguiFlow, create
 from penguiflow.errors import CycleError, FlowError, FlowErrorCode, TraceCancelled
 from penguiflow.floe import Floe
 from penguiflow.graph import OPEN_SEA, ROOKERY
+from penguiflow.logging import configure_logging
 from penguiflow.metrics import FlowEvent
 from penguiflow.middlewares import Middleware, log_flow_events
 from penguiflow.node import Node, NodePolicy
+from penguiflow.patterns import join_k, join_pending, map_concurrent, predicate_router, union_router
 from penguiflow.playbook import call_playbook
+from penguiflow.policies import DictRoutingPolicy, RoutingPolicy, RoutingRequest
 from penguiflow.registry import ModelRegistry
+from penguiflow.streaming import chunk_to_ws_json, emit_stream_events, format_sse_event, stream_flow
 from penguiflow.types import WM, FinalAnswer, Headers, Message, PlanStep, StreamChunk, Thought
+from penguiflow.viz import flow_to_dot, flow_to_mermaid
 
 __all__ = [
     "DEFAULT_QUEUE_MAXSIZE",
@@ -28,6 +34,7 @@ __all__ = [
     "WM",
     "Context",
     "CycleError",
+    "DictRoutingPolicy",
     "FinalAnswer",
     "Floe",
     "FlowError",
@@ -39,15 +46,33 @@ __all__ = [
     "ModelRegistry",
     "Node",
     "NodePolicy",
+    "NodeSpec",
     "PenguiFlow",
     "PlanStep",
+    "RoutingPolicy",
+    "RoutingRequest",
+    "SideEffect",
     "StreamChunk",
     "Thought",
     "TraceCancelled",
     "__version__",
+    "build_catalog",
     "call_playbook",
+    "chunk_to_ws_json",
+    "configure_logging",
     "create",
+    "emit_stream_events",
+    "flow_to_dot",
+    "flow_to_mermaid",
+    "format_sse_event",
+    "join_k",
+    "join_pending",
     "log_flow_events",
+    "map_concurrent",
+    "predicate_router",
+    "stream_flow",
+    "tool",
+    "union_router",
 ]
 
 

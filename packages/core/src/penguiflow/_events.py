@@ -108,24 +108,24 @@ class EventHub:
     async def _pump(self, subscriber: _Subscriber) -> None:
         queue = subscriber.queue
         assert queue is not None
+        middleware = subscriber.middleware
         while True:
             event = await queue.get()
-            try:
-                outcome = subscriber.middleware(event)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception as exc:
-                if type(exc) not in subscriber.reported:
-                    subscriber.reported.add(type(exc))
-                    logger.exception(
-                        "middleware %r failed on %s event; it keeps receiving events, "
-                        "further %s errors from it are not logged",
-                        subscriber.middleware,
-                        event.event_type,
-                        type(exc).__name__,
-                    )
-            finally:
-                queue.task_done()
+            # Handle everything already queued before sleeping again: one wake-up per
+            # burst of events rather than per event.
+            while True:
+                try:
+                    outcome = middleware(event)
+                    if outcome is not None and inspect.isawaitable(outcome):
+                        await outcome
+                except Exception as exc:
+                    _report(subscriber, event, exc)
+                finally:
+                    queue.task_done()
+                try:
+                    event = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
 
     async def drain(self) -> None:
         """Wait until every event queued so far was handled by its middleware."""
@@ -153,3 +153,17 @@ class EventHub:
                 subscriber.task = None
                 subscriber.queue = None
             self._started = False
+
+
+def _report(subscriber: _Subscriber, event: FlowEvent, exc: Exception) -> None:
+    if type(exc) in subscriber.reported:
+        return
+    subscriber.reported.add(type(exc))
+    logger.error(
+        "middleware %r failed on %s event; it keeps receiving events, "
+        "further %s errors from it are not logged",
+        subscriber.middleware,
+        event.event_type,
+        type(exc).__name__,
+        exc_info=exc,
+    )
