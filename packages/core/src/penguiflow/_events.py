@@ -1,8 +1,8 @@
 """Delivering FlowEvents to middlewares without letting a middleware stall or break the flow.
 
-Design notes. Each middleware gets its own bounded queue and a pump task
+Design notes. Each middleware gets its own bounded buffer and a pump task
 (started with the flow). The runtime only does ``put_nowait`` per event, so a
-slow middleware delays nobody: its own queue fills, and once full, further
+slow middleware delays nobody: its own buffer fills, and once full, further
 events for it are dropped, counted and reported once. A middleware that
 raises is logged once per exception type and keeps receiving events. Events
 reach each middleware in the order they were emitted. ``drain`` waits until
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,18 +33,36 @@ EVENT_QUEUE_MAXSIZE = 10_000
 
 
 class _Subscriber:
-    __slots__ = ("dropped", "middleware", "queue", "reported", "task")
+    __slots__ = (
+        "buffer",
+        "busy",
+        "dropped",
+        "idle_waiters",
+        "middleware",
+        "reported",
+        "task",
+        "wakeup",
+    )
 
     def __init__(self, middleware: MiddlewareFunc) -> None:
         self.middleware = middleware
-        self.queue: asyncio.Queue[FlowEvent] | None = None
+        self.buffer: deque[FlowEvent] | None = None  # None while the flow is not running
         self.task: asyncio.Task[None] | None = None
+        self.wakeup: asyncio.Future[None] | None = None
+        self.busy = False
+        self.idle_waiters: list[asyncio.Future[None]] = []
         self.dropped = 0
         self.reported: set[type[BaseException]] = set()
 
+    def wake_idle_waiters(self) -> None:
+        waiters, self.idle_waiters = self.idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
 
 class EventHub:
-    """Holds a flow's middlewares and feeds each one from its own bounded queue."""
+    """Holds a flow's middlewares and feeds each one from its own bounded buffer."""
 
     __slots__ = ("_started", "_subscribers", "listeners")
 
@@ -82,7 +101,7 @@ class EventHub:
             self._start(subscriber)
 
     def _start(self, subscriber: _Subscriber) -> None:
-        subscriber.queue = asyncio.Queue(EVENT_QUEUE_MAXSIZE)
+        subscriber.buffer = deque()
         subscriber.task = asyncio.get_running_loop().create_task(
             self._pump(subscriber), name=f"penguiflow-events:{subscriber.middleware!r}"
         )
@@ -90,12 +109,10 @@ class EventHub:
     def dispatch(self, event: FlowEvent) -> None:
         """Queue ``event`` for every middleware; never waits."""
         for subscriber in self._subscribers:
-            queue = subscriber.queue
-            if queue is None:
+            buffer = subscriber.buffer
+            if buffer is None:
                 continue  # the flow is not running
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
+            if len(buffer) >= EVENT_QUEUE_MAXSIZE:
                 subscriber.dropped += 1
                 if subscriber.dropped == 1:
                     logger.warning(
@@ -104,34 +121,45 @@ class EventHub:
                         subscriber.middleware,
                         EVENT_QUEUE_MAXSIZE,
                     )
+                continue
+            buffer.append(event)
+            wakeup = subscriber.wakeup
+            if wakeup is not None:
+                subscriber.wakeup = None
+                if not wakeup.done():
+                    wakeup.set_result(None)
 
     async def _pump(self, subscriber: _Subscriber) -> None:
-        queue = subscriber.queue
-        assert queue is not None
+        buffer = subscriber.buffer
+        assert buffer is not None
         middleware = subscriber.middleware
+        loop = asyncio.get_running_loop()
         while True:
-            event = await queue.get()
-            # Handle everything already queued before sleeping again: one wake-up per
-            # burst of events rather than per event.
-            while True:
-                try:
-                    outcome = middleware(event)
-                    if outcome is not None and inspect.isawaitable(outcome):
-                        await outcome
-                except Exception as exc:
-                    _report(subscriber, event, exc)
-                finally:
-                    queue.task_done()
-                try:
-                    event = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
+            if not buffer:
+                subscriber.busy = False
+                subscriber.wake_idle_waiters()
+                wakeup = subscriber.wakeup = loop.create_future()
+                await wakeup
+                continue
+            subscriber.busy = True
+            event = buffer.popleft()
+            try:
+                outcome = middleware(event)
+                if outcome is not None and inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as exc:
+                _report(subscriber, event, exc)
 
     async def drain(self) -> None:
         """Wait until every event queued so far was handled by its middleware."""
+        loop = asyncio.get_running_loop()
         for subscriber in self._subscribers:
-            if subscriber.queue is not None and subscriber.task is not None:
-                await subscriber.queue.join()
+            if subscriber.task is None or subscriber.task.done():
+                continue
+            if subscriber.buffer or subscriber.busy:
+                waiter: asyncio.Future[None] = loop.create_future()
+                subscriber.idle_waiters.append(waiter)
+                await waiter
 
     async def close(self, grace_s: float) -> None:
         """Drain for at most ``grace_s`` seconds, then stop the pumps."""
@@ -151,7 +179,10 @@ class EventHub:
             await asyncio.gather(*tasks, return_exceptions=True)
             for subscriber in self._subscribers:
                 subscriber.task = None
-                subscriber.queue = None
+                subscriber.buffer = None
+                subscriber.wakeup = None
+                subscriber.busy = False
+                subscriber.wake_idle_waiters()
             self._started = False
 
 

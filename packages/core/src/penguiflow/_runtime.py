@@ -98,15 +98,20 @@ class FlowRuntime:
 
     def depth_out(self, node: Node) -> int:
         """Messages queued in ``node``'s outgoing floes (Rookery included)."""
-        total = sum(floe.qsize() for floe in self.out_floes[node])
+        total = 0
+        for floe in self.out_floes[node]:
+            total += floe.qsize()
         rookery = self.rookery_floes.get(node)
         return total + (rookery.qsize() if rookery is not None else 0)
 
     def inflight(self, trace_id: str | None) -> int:
         """Number of workers processing a message of ``trace_id`` right now."""
-        if trace_id is None:
-            return 0
-        return sum(1 for worker in self.workers if worker.current_trace == trace_id)
+        count = 0
+        if trace_id is not None:
+            for worker in self.workers:
+                if worker.current_trace == trace_id:
+                    count += 1
+        return count
 
     # -- delivery ------------------------------------------------------
     async def deliver(self, floe: Floe, item: Any) -> None:

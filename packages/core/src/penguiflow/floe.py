@@ -191,7 +191,10 @@ class Inbox:
 
     def qsize(self) -> int:
         """Return the number of items queued across all incoming floes."""
-        return sum(len(floe._items) for floe in self.floes)
+        total = 0
+        for floe in self.floes:
+            total += len(floe._items)
+        return total
 
     def notify(self, floe: Floe, item: Any) -> None:
         """Wake the first waiter whose filters accept ``item`` from ``floe``."""
