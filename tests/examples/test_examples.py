@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,21 +19,11 @@ __all__: list[str] = []
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def load_example(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import ``examples/<name>/main.py`` under a unique module name, without touching sys.path."""
-    module_name = f"penguiflow_example_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / name / "main.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered for the test's duration so pydantic can resolve the module's annotations.
-    monkeypatch.setitem(sys.modules, module_name, module)
-    spec.loader.exec_module(module)
-    return module
+LoadExample = Callable[[str], ModuleType]
 
 
-async def run_main(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    module = load_example(name, monkeypatch)
-    return await asyncio.wait_for(module.main(), 10)
+async def run_main(name: str, load_example: LoadExample) -> Any:
+    return await asyncio.wait_for(load_example(name).main(), 10)
 
 
 def test_every_example_has_main_and_readme() -> None:
@@ -44,10 +34,8 @@ def test_every_example_has_main_and_readme() -> None:
         assert (EXAMPLES / folder / "README.md").is_file(), folder
 
 
-async def test_quickstart(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = await run_main("quickstart", monkeypatch)
+async def test_quickstart(load_example: LoadExample, capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("quickstart", load_example)
 
     assert isinstance(out, Message)
     assert out.prompt == "[metrics] summarize 2 docs"
@@ -70,8 +58,8 @@ def test_quickstart_as_a_script() -> None:
     assert proc.stderr == ""
 
 
-async def test_controller_multihop(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = load_example("controller_multihop", monkeypatch)
+async def test_controller_multihop(load_example: LoadExample) -> None:
+    module = load_example("controller_multihop")
     finished, exhausted = await asyncio.wait_for(module.main(), 10)
 
     # Enough budget: the controller answers itself after gathering FACTS_NEEDED facts,
@@ -90,9 +78,9 @@ async def test_controller_multihop(monkeypatch: pytest.MonkeyPatch) -> None:
     assert exhausted.tokens_used < finished.tokens_used
 
 
-async def test_controller_multihop_wm_state(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_controller_multihop_wm_state(load_example: LoadExample) -> None:
     # The controller's own step, without a flow: it adds one fact, one thought and tokens.
-    module = load_example("controller_multihop", monkeypatch)
+    module = load_example("controller_multihop")
 
     class FakeCtx:
         async def call_playbook(self, builder: Any, msg: Message) -> Any:
@@ -107,8 +95,8 @@ async def test_controller_multihop_wm_state(monkeypatch: pytest.MonkeyPatch) -> 
     assert [step.kind for step in out.payload.thoughts[0].steps] == ["lookup"]
 
 
-async def test_reliability_middleware(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = await run_main("reliability_middleware", monkeypatch)
+async def test_reliability_middleware(load_example: LoadExample) -> None:
+    result = await run_main("reliability_middleware", load_example)
 
     def sequence(node: str) -> list[tuple[str, int]]:
         return [(e.event_type, e.attempt) for e in result.events if e.node_name == node]
@@ -139,8 +127,8 @@ async def test_reliability_middleware(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.stuck_error.node_name == "stuck"
 
 
-async def test_playbook_retrieval(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = await run_main("playbook_retrieval", monkeypatch)
+async def test_playbook_retrieval(load_example: LoadExample) -> None:
+    out = await run_main("playbook_retrieval", load_example)
 
     assert isinstance(out, Message)
     assert type(out.payload).__name__ == "Compressed"
@@ -155,8 +143,8 @@ async def test_playbook_retrieval(monkeypatch: pytest.MonkeyPatch) -> None:
     }
 
 
-async def test_trace_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = await run_main("trace_cancel", monkeypatch)
+async def test_trace_cancel(load_example: LoadExample) -> None:
+    result = await run_main("trace_cancel", load_example)
 
     assert result.cancelled is True
     assert result.cancelled_again is False  # the trace is gone entirely
@@ -165,8 +153,8 @@ async def test_trace_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.leftover_tasks == 0
 
 
-async def test_metadata_propagation(monkeypatch: pytest.MonkeyPatch) -> None:
-    by_branch = await run_main("metadata_propagation", monkeypatch)
+async def test_metadata_propagation(load_example: LoadExample) -> None:
+    by_branch = await run_main("metadata_propagation", load_example)
 
     assert sorted(by_branch) == ["classify", "summarize"]
     summary, label = by_branch["summarize"], by_branch["classify"]
@@ -188,8 +176,8 @@ async def test_metadata_propagation(monkeypatch: pytest.MonkeyPatch) -> None:
     assert summary.meta is not label.meta
 
 
-async def test_traceable_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = await run_main("traceable_errors", monkeypatch)
+async def test_traceable_errors(load_example: LoadExample) -> None:
+    result = await run_main("traceable_errors", load_example)
 
     err = result.error
     assert isinstance(err, FlowError)

@@ -6,7 +6,7 @@ import asyncio
 import importlib.machinery
 import importlib.util
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -14,18 +14,11 @@ import pytest
 
 __all__: list[str] = []
 
-MAIN = Path(__file__).resolve().parents[2] / "examples" / "mlflow_metrics" / "main.py"
-
 
 @pytest.fixture
-def example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The example's module, imported without touching sys.path."""
-    spec = importlib.util.spec_from_file_location("penguiflow_example_mlflow_metrics", MAIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+def example(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    """The example's module."""
+    return load_example("mlflow_metrics")
 
 
 async def test_stdout_fallback_without_mlflow(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,15 +20,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "streaming_llm" / "
 
 
 @pytest.fixture
-def example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import the example under a unique module name, without touching sys.path."""
-    name = "penguiflow_example_streaming_llm"
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)  # pydantic resolves annotations through it
-    spec.loader.exec_module(module)
-    return module
+def example(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    """The example's module."""
+    return load_example("streaming_llm")
 
 
 def client_for(base_url: str) -> httpx.AsyncClient:

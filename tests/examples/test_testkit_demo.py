@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -14,18 +12,11 @@ from penguiflow import Message, testkit
 
 __all__: list[str] = []
 
-MAIN = Path(__file__).resolve().parents[2] / "examples" / "testkit_demo" / "main.py"
-
 
 @pytest.fixture
-def demo(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The example's module, imported without touching sys.path."""
-    spec = importlib.util.spec_from_file_location("penguiflow_example_testkit_demo", MAIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+def demo(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    """The example's module."""
+    return load_example("testkit_demo")
 
 
 async def test_main_reports_what_it_checked(
