@@ -14,6 +14,9 @@ last `MAX_RECORDED_TRACES` traces, so memory stays bounded however many tests
 run. `run_one` starts a fresh record for the trace it runs, so tests that
 reuse a trace id never see each other's events. Nothing here imports pytest;
 failed checks raise plain ``AssertionError``.
+
+`StateStoreConformance` (from `penguiflow.state.conformance`) is re-exported
+here: the suite a StateStore backend, built in or third-party, must pass.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from penguiflow.errors import FlowErrorCode
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node, NodeFunc, NodePolicy
 from penguiflow.registry import ModelRegistry
+from penguiflow.state.conformance import StateStoreConformance
 from penguiflow.types import Headers, Message
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "MAX_RECORDED_TRACES",
     "ErrorSimulator",
     "SimulatedError",
+    "StateStoreConformance",
     "assert_node_sequence",
     "assert_preserves_message_envelope",
     "clear_recorded_events",

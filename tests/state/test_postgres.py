@@ -1,0 +1,355 @@
+"""PostgresStateStore against the real PostgreSQL: migrations, pool, faults, cleanup.
+
+The generic behaviour (idempotency, order, tenants, payloads, reopen) is in
+the shared conformance suite; this file covers what only this backend has.
+Every test works in its own schema, dropped at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from penguiflow.state import StateStoreError, StoredEvent, open_store
+from penguiflow.state.postgres import PostgresStateStore
+
+asyncpg = pytest.importorskip("asyncpg")
+
+TABLES = {"events", "remote_bindings", "planner_state", "memory_state", "schema_version"}
+
+
+def _event(trace: str, n: int, **extra: Any) -> StoredEvent:
+    return StoredEvent(trace_id=trace, ts=float(n), kind="node_start", payload={"n": n}, **extra)
+
+
+def _with_app_name(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&application_name={name}" if parts.query else f"application_name={name}"
+    return urlunsplit(parts._replace(query=query))
+
+
+def _via_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    auth = parts.netloc.rpartition("@")[0]
+    netloc = f"{auth}@127.0.0.1:{port}" if auth else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _CuttableProxy:
+    """A TCP forwarder to the real server that a test can cut and restore (fault injection)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Stop listening and abort every forwarded connection."""
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers += [writer, up_writer]
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.transport.abort()
+
+
+@pytest.fixture
+async def admin(postgres_url: str) -> AsyncIterator[Any]:
+    conn = await asyncpg.connect(postgres_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def schema(admin: Any) -> AsyncIterator[str]:
+    name = f"pf_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    await admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+async def store(postgres_url: str, schema: str) -> AsyncIterator[PostgresStateStore]:
+    store = await PostgresStateStore.open(postgres_url, schema=schema)
+    yield store
+    await store.destroy()
+
+
+async def _versions(admin: Any, schema: str) -> list[int]:
+    rows = await admin.fetch(f'SELECT version FROM "{schema}".schema_version ORDER BY version')
+    return [row["version"] for row in rows]
+
+
+# -- schema creation and migration ------------------------------------------------------------
+
+
+async def test_first_open_creates_the_schema_tables_and_version(
+    store: PostgresStateStore, admin: Any, schema: str
+) -> None:
+    rows = await admin.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema
+    )
+    assert {row["table_name"] for row in rows} == TABLES
+    assert await _versions(admin, schema) == [1]
+    assert await store.schema_version() == 1
+    assert store.schema == schema
+
+
+async def test_reopen_finds_the_data_and_does_not_migrate_again(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    first = await PostgresStateStore.open(postgres_url, schema=schema)
+    event = _event("t", 1, tenant="acme")
+    await first.save_event(event)
+    await first.close()
+    applied = await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version')
+
+    second = await PostgresStateStore.open(postgres_url, schema=schema)
+    try:
+        assert await second.load_history("t") == [event]
+        assert await _versions(admin, schema) == [1]
+        assert await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version') == applied
+    finally:
+        await second.close()
+
+
+async def test_concurrent_first_openers_do_not_race(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    stores = await asyncio.gather(
+        *(PostgresStateStore.open(postgres_url, schema=schema, min_size=1) for _ in range(4))
+    )
+    try:
+        assert await _versions(admin, schema) == [1]
+        await asyncio.gather(*(s.save_event(_event("t", i)) for i, s in enumerate(stores)))
+        assert len(await stores[0].load_history("t")) == 4
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_a_schema_migrated_by_a_newer_penguiflow_is_refused(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    await (await PostgresStateStore.open(postgres_url, schema=schema)).close()
+    await admin.execute(f'INSERT INTO "{schema}".schema_version (version) VALUES (999)')
+    with pytest.raises(StateStoreError, match=r"version 999, newer than .*upgrade penguiflow-core"):
+        await PostgresStateStore.open(postgres_url, schema=schema)
+
+
+async def test_schema_created_through_open_store(postgres_url: str, schema: str) -> None:
+    store = await open_store(postgres_url, schema=schema)
+    try:
+        assert isinstance(store, PostgresStateStore)
+        assert store.schema == schema
+    finally:
+        await store.close()
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "1abc", 'a"b', "a-b", "a;drop", "pg_catalog", "x" * 64])
+async def test_bad_schema_names_are_rejected_before_connecting(name: str) -> None:
+    # Port 1 is closed: a ValueError proves the name was checked before any connection attempt.
+    with pytest.raises(ValueError, match="invalid PostgreSQL schema name"):
+        await PostgresStateStore.open("postgresql://postgres@127.0.0.1:1/test", schema=name)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"min_size": 3, "max_size": 2}, "invalid pool sizes"),
+        ({"max_size": 0, "min_size": 0}, "invalid pool sizes"),
+        ({"connect_timeout": 0}, "connect_timeout"),
+        ({"command_timeout": -1.0}, "command_timeout"),
+    ],
+)
+async def test_bad_options_are_rejected(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        await PostgresStateStore.open("postgresql://postgres@127.0.0.1:1/test", **options)
+
+
+async def test_a_non_postgres_url_is_rejected() -> None:
+    with pytest.raises(ValueError, match="not a PostgreSQL URL"):
+        await PostgresStateStore.open("redis://127.0.0.1:6379/0")
+
+
+async def test_unreachable_server_fails_fast_with_one_clear_line() -> None:
+    with pytest.raises(StateStoreError) as info:
+        await PostgresStateStore.open("postgresql://postgres:secret@127.0.0.1:5999/test")
+    message = str(info.value)
+    assert message.startswith("cannot reach PostgreSQL at 127.0.0.1:5999: ")
+    assert "check that the server is running" in message
+    assert "secret" not in message
+    assert "\n" not in message
+
+
+async def test_unknown_database_names_the_problem(postgres_url: str) -> None:
+    parts = urlsplit(postgres_url)
+    url = urlunsplit(parts._replace(path=f"/no_such_db_{uuid.uuid4().hex[:8]}"))
+    with pytest.raises(StateStoreError, match=r"refused the connection: .*check the database name"):
+        await PostgresStateStore.open(url)
+
+
+async def test_a_closed_store_raises(store: PostgresStateStore) -> None:
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StateStoreError, match="is closed"):
+        await store.load_history("t")
+
+
+# -- storage layout -----------------------------------------------------------------------------
+
+
+async def test_duplicate_saves_from_two_pools_store_one_row(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    one = await PostgresStateStore.open(postgres_url, schema=schema)
+    two = await PostgresStateStore.open(postgres_url, schema=schema)
+    try:
+        events = [_event("t", n) for n in range(10)]
+        await asyncio.gather(*(s.save_event(e) for e in events for s in (one, two, one)))
+        assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".events') == 10
+        assert {e.event_id for e in await two.load_history("t")} == {e.event_id for e in events}
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_documents_json_cannot_hold_in_jsonb_round_trip(store: PostgresStateStore) -> None:
+    # NUL and lone surrogates are why payloads are `json`, not `jsonb`, columns.
+    odd = {"nul": "a\x00b", "surrogate": "\ud800", "emoji": "🐧", "big": "x" * (1 << 20)}
+    event = StoredEvent(trace_id="t", ts=1.0, kind="k", payload=odd)
+    await store.save_event(event)
+    await store.save_memory_state("m", odd)
+    assert await store.load_history("t") == [event]
+    assert await store.load_memory_state("m") == odd
+
+
+async def test_untraced_events_are_stored_but_belong_to_no_trace(
+    store: PostgresStateStore, admin: Any, schema: str
+) -> None:
+    await store.save_event(StoredEvent(trace_id=None, ts=1.0, kind="k"))
+    untraced = f'SELECT count(*) FROM "{schema}".events WHERE trace_id IS NULL'
+    assert await admin.fetchval(untraced) == 1
+    assert await store.load_history("None") == []
+
+
+async def test_the_pool_never_opens_more_than_max_size_connections(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    app = f"pf_{uuid.uuid4().hex[:10]}"
+    store = await PostgresStateStore.open(
+        _with_app_name(postgres_url, app), schema=schema, min_size=1, max_size=2
+    )
+    try:
+        await asyncio.gather(*(store.save_event(_event("t", n)) for n in range(40)))
+        count = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app
+        )
+        assert 1 <= count <= 2
+        assert sorted(e.payload["n"] for e in await store.load_history("t")) == list(range(40))
+    finally:
+        await store.close()
+
+
+# -- faults -------------------------------------------------------------------------------------
+
+
+async def test_connections_terminated_by_the_server_are_replaced(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    app = f"pf_{uuid.uuid4().hex[:10]}"
+    store = await PostgresStateStore.open(
+        _with_app_name(postgres_url, app), schema=schema, min_size=2, max_size=4
+    )
+    try:
+        saved = [_event("t", 0)]
+        await store.save_event(saved[0])
+        for n in range(1, 4):
+            killed = await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                app,
+            )
+            assert killed and all(row[0] for row in killed)
+            saved.append(_event("t", n))
+            await store.save_event(saved[-1])
+        assert await store.load_history("t") == saved
+    finally:
+        await store.close()
+
+
+async def test_a_server_gone_for_good_gives_a_clear_error_and_recovery_after(
+    postgres_url: str, schema: str
+) -> None:
+    target = urlsplit(postgres_url)
+    proxy = _CuttableProxy((target.hostname or "127.0.0.1", target.port or 5432))
+    await proxy.start()
+    store = await PostgresStateStore.open(_via_port(postgres_url, proxy.port), schema=schema)
+    try:
+        before = _event("t", 1)
+        await store.save_event(before)
+        await proxy.cut()
+        gone = f"cannot reach PostgreSQL at 127.0.0.1:{proxy.port}"
+        with pytest.raises(StateStoreError, match=gone):
+            await store.save_event(_event("t", 2))
+        await proxy.start()  # same port: the server is back
+        after = _event("t", 3)
+        await store.save_event(after)
+        assert await store.load_history("t") == [before, after]
+    finally:
+        await store.close()
+        await proxy.cut()
+
+
+# -- cleanup ------------------------------------------------------------------------------------
+
+
+async def test_destroy_drops_the_schema_even_when_closed(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    exists = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1"
+    store = await PostgresStateStore.open(postgres_url, schema=schema)
+    await store.destroy()
+    assert await admin.fetchval(exists, schema) == 0
+    assert "closed" in repr(store)
+
+    store = await PostgresStateStore.open(postgres_url, schema=schema)
+    await store.close()
+    await store.destroy()
+    assert await admin.fetchval(exists, schema) == 0
