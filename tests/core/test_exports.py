@@ -30,6 +30,14 @@ MODULES = [
     "penguiflow.logging",
     "penguiflow.otel",
     "penguiflow.pytest_plugin",
+    "penguiflow.state",
+    "penguiflow.state.memory",
+    "penguiflow.state.sqlite",
+    "penguiflow.state.postgres",
+    "penguiflow.state.redis",
+    "penguiflow.state.opening",
+    "penguiflow.state.conformance",
+    "penguiflow.admin",
 ]
 
 

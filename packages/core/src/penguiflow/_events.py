@@ -40,6 +40,7 @@ class _Subscriber:
         "idle_waiters",
         "middleware",
         "reported",
+        "room_waiters",
         "task",
         "wakeup",
     )
@@ -51,6 +52,7 @@ class _Subscriber:
         self.wakeup: asyncio.Future[None] | None = None
         self.busy = False
         self.idle_waiters: list[asyncio.Future[None]] = []
+        self.room_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.dropped = 0
         self.reported: set[type[BaseException]] = set()
 
@@ -59,6 +61,17 @@ class _Subscriber:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def wake_room_waiters(self, force: bool = False) -> None:
+        size = len(self.buffer or ())
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for limit, waiter in self.room_waiters:
+            if force or size < limit:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                keep.append((limit, waiter))
+        self.room_waiters = keep
 
 
 class EventHub:
@@ -93,6 +106,24 @@ class EventHub:
         self.listeners.append(middleware)
         if self._started:
             self._start(subscriber)
+
+    def backlog(self, middleware: Any) -> int:
+        """Events queued for ``middleware`` and not handled yet (0 when not running)."""
+        for subscriber in self._subscribers:
+            if subscriber.middleware is middleware:
+                return len(subscriber.buffer or ())
+        raise KeyError(f"{middleware!r} is not a registered middleware")
+
+    async def wait_backlog_below(self, middleware: Any, limit: int) -> None:
+        """Wait until ``middleware`` has fewer than ``limit`` events queued."""
+        for subscriber in self._subscribers:
+            if subscriber.middleware is middleware:
+                while subscriber.buffer is not None and len(subscriber.buffer) >= limit:
+                    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    subscriber.room_waiters.append((limit, waiter))
+                    await waiter
+                return
+        raise KeyError(f"{middleware!r} is not a registered middleware")
 
     def start(self) -> None:
         """Start one pump task per middleware (called by ``flow.run()``)."""
@@ -143,6 +174,8 @@ class EventHub:
                 continue
             subscriber.busy = True
             event = buffer.popleft()
+            if subscriber.room_waiters:
+                subscriber.wake_room_waiters()
             try:
                 outcome = middleware(event)
                 if outcome is not None and inspect.isawaitable(outcome):
@@ -183,6 +216,7 @@ class EventHub:
                 subscriber.wakeup = None
                 subscriber.busy = False
                 subscriber.wake_idle_waiters()
+                subscriber.wake_room_waiters(force=True)
             self._started = False
 
 

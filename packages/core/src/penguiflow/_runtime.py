@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._envelope import rewrap
@@ -66,6 +66,8 @@ class FlowRuntime:
         self.workers: list[NodeWorker] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
+        # Awaited before every delivery when the state store's "block" policy is on.
+        self.gate: Callable[[], Awaitable[None]] | None = None
         self.inboxes: dict[Node, Inbox] = {node: Inbox() for node in graph.nodes}
         self.rookery = Inbox()
         self.ingress_floes: dict[Node, Floe] = {
@@ -121,6 +123,8 @@ class FlowRuntime:
             TraceCancelled: The item's trace is being cancelled.
             FloeClosed: The flow was stopped.
         """
+        if self.gate is not None:
+            await self.gate()
         trace_id = trace_of(item)
         if trace_id is None:
             if floe.full():
@@ -128,7 +132,7 @@ class FlowRuntime:
             else:
                 floe.put_nowait(item)
             return
-        state = self._count(trace_id)
+        state = self._count(trace_id, item)
         try:
             while floe.full():
                 await floe.wait_for_space()
@@ -152,7 +156,7 @@ class FlowRuntime:
         for floe, branch in zip(floes, self.branches(item, len(floes)), strict=True):
             trace_id = trace_of(branch)
             if trace_id is not None:
-                self._count(trace_id)
+                self._count(trace_id, branch)
             floe.put_nowait(branch)
 
     async def fan_out(self, floes: Sequence[Floe], item: Any) -> None:
@@ -170,11 +174,17 @@ class FlowRuntime:
             return [item] * count
         return [item] + [rewrap(item, item.payload, copy_meta=True) for _ in range(count - 1)]
 
-    def _count(self, trace_id: str) -> TraceState:
+    def _count(self, trace_id: str, item: Any) -> TraceState:
         state = self.traces.get(trace_id)
-        if state is not None and state.cancelled:
+        if state is None:
+            state = self.traces.add(trace_id)
+            if isinstance(item, Message):
+                state.tenant = item.headers.tenant
+            return state
+        if state.cancelled:
             raise TraceCancelled(trace_id)
-        return self.traces.add(trace_id)
+        state.count += 1
+        return state
 
     def took_from_rookery(self, item: Any) -> None:
         """Account for an item that left the flow through Rookery."""
@@ -212,6 +222,7 @@ class FlowRuntime:
             trace_inflight=self.inflight(trace_id),
             trace_cancelled=bool(state is not None and state.cancelled),
             extra=extra or {},
+            tenant=state.tenant if state is not None else None,
         )
         self.hub.dispatch(event)
 

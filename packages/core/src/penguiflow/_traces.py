@@ -20,9 +20,10 @@ class TraceState:
         finalized: A runtime-generated final result (deadline) was already sent.
         drained: Set when ``count`` reaches zero, if someone is waiting for that.
         on_idle: Callbacks run with the trace id when ``count`` reaches zero.
+        tenant: Tenant from the envelope that started the trace, if known.
     """
 
-    __slots__ = ("cancelled", "count", "drained", "finalized", "on_idle")
+    __slots__ = ("cancelled", "count", "drained", "finalized", "on_idle", "tenant")
 
     def __init__(self) -> None:
         self.count = 0
@@ -30,6 +31,7 @@ class TraceState:
         self.finalized = False
         self.drained: asyncio.Event | None = None
         self.on_idle: list[Callable[[str], None]] | None = None
+        self.tenant: str | None = None
 
 
 class TraceTable:

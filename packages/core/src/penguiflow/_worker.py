@@ -248,7 +248,7 @@ class NodeWorker:
         floes = self.out_floes if to is None else self.targets(to)
         if len(floes) == 1:
             floe = floes[0]
-            if isinstance(item, Message | FlowError):
+            if isinstance(item, Message | FlowError) or runtime.gate is not None:
                 await runtime.deliver(floe, item)
             elif floe.full():
                 await floe.put(item)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime import FlowRuntime
 from penguiflow._worker import NodeWorker
@@ -16,6 +16,10 @@ from penguiflow.graph import FlowGraph, build_graph
 from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
 from penguiflow.types import Message, StreamChunk
+
+if TYPE_CHECKING:
+    from penguiflow._persistence import EventPersister, StatePolicy
+    from penguiflow.state.base import StateStore, StoredEvent
 
 __all__ = ["DEFAULT_QUEUE_MAXSIZE", "Context", "CycleError", "Floe", "PenguiFlow", "create"]
 
@@ -40,6 +44,11 @@ class PenguiFlow:
         middlewares: Callables receiving every `FlowEvent`.
         emit_errors_to_rookery: Deliver ``FlowError``s through `fetch`
             instead of only logging them.
+        state_store: A `penguiflow.state.StateStore`; every event of every trace
+            is saved to it (see `load_history`). The flow does not close it.
+        state_store_policy: What to do when the store lags: ``"drop"`` (never
+            wait; events beyond a 10,000 backlog are dropped and counted) or
+            ``"block"`` (deliveries wait while 1,000 events are pending).
 
     Raises:
         CycleError: The graph has a cycle nobody allowed.
@@ -54,6 +63,8 @@ class PenguiFlow:
         allow_cycles: bool = False,
         middlewares: Sequence[Any] = (),
         emit_errors_to_rookery: bool = False,
+        state_store: StateStore | None = None,
+        state_store_policy: StatePolicy = "drop",
     ) -> None:
         if type(queue_maxsize) is not int or queue_maxsize < 0:
             raise ValueError(
@@ -67,6 +78,13 @@ class PenguiFlow:
             emit_errors_to_rookery=emit_errors_to_rookery,
         )
         self._runtime.facade = self
+        if state_store_policy not in ("drop", "block"):
+            raise ValueError(
+                f"state_store_policy must be 'drop' or 'block'; got {state_store_policy!r}"
+            )
+        self._persister: EventPersister | None = None
+        if state_store is not None:
+            self._persister = self._attach_store(state_store, state_store_policy)
         self._state = "created"
         self._stopped: asyncio.Event | None = None
 
@@ -99,6 +117,44 @@ class PenguiFlow:
     @emit_errors_to_rookery.setter
     def emit_errors_to_rookery(self, value: bool) -> None:
         self._runtime.emit_errors_to_rookery = bool(value)
+
+    @property
+    def state_store(self) -> StateStore | None:
+        """The store events are persisted to, if any."""
+        return self._persister.store if self._persister is not None else None
+
+    @property
+    def state_store_errors(self) -> int:
+        """Events the state store failed to save (each also reported as ``state_store_error``)."""
+        return self._persister.errors if self._persister is not None else 0
+
+    async def load_history(self, trace_id: str, *, tenant: str | None = None) -> list[StoredEvent]:
+        """Return the persisted events of ``trace_id`` in order (only ``tenant``'s if given).
+
+        Waits first until the events emitted so far have reached the store.
+
+        Raises:
+            RuntimeError: The flow has no state store.
+        """
+        if self._persister is None:
+            raise RuntimeError("load_history needs a flow created with state_store=...")
+        if self._state == "running":
+            await self._runtime.hub.drain()
+        return await self._persister.store.load_history(trace_id, tenant=tenant)
+
+    def _attach_store(self, store: Any, policy: StatePolicy) -> EventPersister:
+        from penguiflow._persistence import EventPersister, block_gate, check_store
+
+        runtime = self._runtime
+
+        def report(trace_id: str, extra: dict[str, Any]) -> None:
+            runtime.emit_event("state_store_error", None, trace_id or None, extra=extra)
+
+        persister = EventPersister(check_store(store), policy, report)
+        runtime.hub.add(persister)
+        if policy == "block":
+            runtime.gate = block_gate(runtime.hub, persister)
+        return persister
 
     def add_middleware(self, middleware: Any) -> None:
         """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""

@@ -33,6 +33,7 @@ class FlowEvent:
         trace_inflight: Messages of the trace being processed by a node right now.
         trace_cancelled: Whether the trace has been cancelled.
         extra: Event-specific details (error text, retry delay, ...).
+        tenant: Tenant of the trace (from its envelope's headers), when known.
     """
 
     event_type: str
@@ -49,6 +50,7 @@ class FlowEvent:
     trace_inflight: int = 0
     trace_cancelled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """Return a flat, JSON-safe dict of the event (``extra`` merged under its own key)."""
@@ -66,6 +68,7 @@ class FlowEvent:
             "trace_pending": self.trace_pending,
             "trace_inflight": self.trace_inflight,
             "trace_cancelled": self.trace_cancelled,
+            "tenant": self.tenant,
             "extra": dict(self.extra),
         }
 
@@ -95,4 +98,6 @@ class FlowEvent:
             tags["node_id"] = self.node_id
         if self.trace_id is not None:
             tags["trace_id"] = self.trace_id
+        if self.tenant is not None:
+            tags["tenant"] = self.tenant
         return tags

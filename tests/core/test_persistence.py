@@ -1,0 +1,156 @@
+"""Persisting events to the StateStore under the drop and block policies."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import penguiflow._events as events_module
+import penguiflow._persistence as persistence_module
+from penguiflow import FlowEvent, Headers, Message, Node, NodePolicy, create
+from penguiflow.state.base import RemoteBinding, StoredEvent
+
+NONE = NodePolicy(validate="none")
+
+
+class ControlledStore:
+    """A StateStore whose writes the test can hold back or make fail."""
+
+    def __init__(self) -> None:
+        self.events: list[StoredEvent] = []
+        self.open_gate = asyncio.Event()
+        self.open_gate.set()
+        self.fail_with: Exception | None = None
+
+    async def save_event(self, event: StoredEvent) -> None:
+        await self.open_gate.wait()
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.events.append(event)
+
+    async def load_history(self, trace_id: str, *, tenant: str | None = None) -> list[StoredEvent]:
+        return [
+            e
+            for e in self.events
+            if e.trace_id == trace_id and (tenant is None or e.tenant == tenant)
+        ]
+
+    async def save_remote_binding(self, binding: RemoteBinding) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+async def passthrough(msg: Any, _ctx: Any) -> Any:
+    return msg
+
+
+def env(payload: Any, tenant: str = "acme") -> Message:
+    return Message(payload=payload, headers=Headers(tenant=tenant))
+
+
+async def test_every_event_of_a_trace_is_persisted_in_order_with_its_tenant(bounded):
+    store = ControlledStore()
+    a, b = Node(passthrough, name="a", policy=NONE), Node(passthrough, name="b", policy=NONE)
+    flow = create(a.to(b), b.to(), state_store=store)
+    flow.run()
+    message = env("x")
+    await flow.emit(message)
+    await bounded(flow.fetch())
+    history = await bounded(flow.load_history(message.trace_id))
+    assert [(e.kind, e.node_name) for e in history] == [
+        ("node_start", "a"),
+        ("node_success", "a"),
+        ("node_start", "b"),
+        ("node_success", "b"),
+    ]
+    assert {e.tenant for e in history} == {"acme"}
+    assert await flow.load_history(message.trace_id, tenant="other") == []
+    assert flow.state_store is store
+    await bounded(flow.stop())
+
+
+async def test_failing_store_is_counted_and_reported_not_silent(bounded, caplog):
+    store = ControlledStore()
+    store.fail_with = ConnectionError("store is down")
+    seen: list[FlowEvent] = []
+    flow = create(Node(passthrough, policy=NONE).to(), state_store=store, middlewares=[seen.append])
+    flow.run()
+    for i in range(3):
+        await flow.emit(env(i))
+        assert (await bounded(flow.fetch())).payload == i  # the flow keeps working
+    await bounded(flow.drain_events())
+    await bounded(flow.drain_events())  # error reports are emitted while draining
+    assert flow.state_store_errors == 6
+    errors = [e for e in seen if e.event_type == "state_store_error"]
+    assert len(errors) == 6 and "store is down" in errors[0].extra["error"]
+    assert len([r for r in caplog.records if "failed to save" in r.getMessage()]) == 1
+    await bounded(flow.stop())
+
+
+async def test_drop_policy_never_waits_for_a_stuck_store(bounded, monkeypatch):
+    monkeypatch.setattr(events_module, "EVENT_QUEUE_MAXSIZE", 10)
+    store = ControlledStore()
+    store.open_gate.clear()  # the store accepts nothing until the test says so
+    flow = create(Node(passthrough, policy=NONE).to(), state_store=store)
+    flow.run()
+    for i in range(50):
+        await flow.emit(env(i))
+        await bounded(flow.fetch())
+    assert flow.dropped_events > 0  # bounded memory: the backlog beyond 10 was dropped
+    store.open_gate.set()
+    await bounded(flow.stop())
+    assert 0 < len(store.events) <= 11
+
+
+async def test_block_policy_holds_deliveries_until_the_store_catches_up(bounded, monkeypatch):
+    monkeypatch.setattr(persistence_module, "BLOCK_BACKLOG", 4)
+    store = ControlledStore()
+    store.open_gate.clear()  # the store accepts nothing until the test says so
+    flow = create(
+        Node(passthrough, policy=NONE).to(), state_store=store, state_store_policy="block"
+    )
+    flow.run()
+    await bounded(_emit_all(flow, 20))  # they wait in the ingress floe
+    results: list[Any] = []
+    pending = asyncio.create_task(flow.fetch())
+    for _ in range(20):
+        # Give the worker every chance to run, then see whether a result came out.
+        for _ in range(50):
+            await asyncio.sleep(0)
+        if not pending.done():
+            break
+        results.append(pending.result())
+        pending = asyncio.create_task(flow.fetch())
+    # With the store stuck, deliveries stopped once 4 events were pending for it.
+    assert not pending.done() and len(results) <= 3
+    store.open_gate.set()
+    results.append(await bounded(pending))
+    while len(results) < 20:
+        results.append(await bounded(flow.fetch()))
+    assert [r.payload for r in results] == list(range(20))
+    await bounded(flow.stop())
+    assert flow.dropped_events == 0
+    assert len(store.events) == 40  # every event was saved, none dropped
+
+
+async def _emit_all(flow: Any, count: int) -> None:
+    for i in range(count):
+        await flow.emit(env(i))
+
+
+def test_bad_store_and_policy_fail_at_create():
+    node = Node(passthrough, policy=NONE)
+    with pytest.raises(TypeError, match=r"lacks \['save_event'"):
+        create(node.to(), state_store=object())
+    with pytest.raises(ValueError, match="'drop' or 'block'"):
+        create(node.to(), state_store=ControlledStore(), state_store_policy="maybe")  # type: ignore[arg-type]
+
+
+async def test_load_history_without_store_is_a_clear_error():
+    flow = create(Node(passthrough, policy=NONE).to())
+    with pytest.raises(RuntimeError, match="state_store"):
+        await flow.load_history("t")
