@@ -39,7 +39,12 @@ __all__ = ["PROGRAMS", "main", "scorecard_rows"]
 
 PROGRAMS = ("hop_overhead", "import_time", "memory_per_trace")
 # Programs whose results carry ready-made "scorecard_rows" (8 cells each, like HEADERS).
-ROW_PROGRAMS: tuple[str, ...] = ("streaming_throughput", "fanout_join", "middleware_overhead")
+ROW_PROGRAMS: tuple[str, ...] = (
+    "streaming_throughput",
+    "fanout_join",
+    "middleware_overhead",
+    "state_store_writes",
+)
 _START = "<!-- scorecard:start -->"
 _END = "<!-- scorecard:end -->"
 HEADERS = ["benchmark", "floor", "ours", "ratio", PUBLISHED_VERSION, "ratio", "target", "status"]
