@@ -38,6 +38,12 @@ MODULES = [
     "penguiflow.state.opening",
     "penguiflow.state.conformance",
     "penguiflow.admin",
+    "penguiflow.bus",
+    "penguiflow.bus.memory",
+    "penguiflow.bus.redis_streams",
+    "penguiflow.bus.nats",
+    "penguiflow.bus.opening",
+    "penguiflow.bus.conformance",
 ]
 
 

@@ -15,8 +15,9 @@ run. `run_one` starts a fresh record for the trace it runs, so tests that
 reuse a trace id never see each other's events. Nothing here imports pytest;
 failed checks raise plain ``AssertionError``.
 
-`StateStoreConformance` (from `penguiflow.state.conformance`) is re-exported
-here: the suite a StateStore backend, built in or third-party, must pass.
+`StateStoreConformance` (from `penguiflow.state.conformance`) and
+`BusConformance` (from `penguiflow.bus.conformance`) are re-exported here: the
+suites a StateStore or MessageBus backend, built in or third-party, must pass.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from penguiflow.bus.conformance import BusConformance
 from penguiflow.core import PenguiFlow, create
 from penguiflow.errors import FlowErrorCode
 from penguiflow.metrics import FlowEvent
@@ -40,6 +42,7 @@ from penguiflow.types import Headers, Message
 __all__ = [
     "MAX_EVENTS_PER_TRACE",
     "MAX_RECORDED_TRACES",
+    "BusConformance",
     "ErrorSimulator",
     "SimulatedError",
     "StateStoreConformance",

@@ -1,0 +1,106 @@
+"""`open_bus(url)`: build the MessageBus a URL names, importing its backend only then.
+
+Only the in-memory bus ships without extras; each broker backend lives in its
+own module that imports its driver at import time, so `open_bus` imports that
+module lazily and turns a missing driver into an `ImportError` that says which
+extra of ``penguiflow-core`` to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, NamedTuple
+
+from penguiflow.bus.base import MessageBus
+
+__all__ = ["SUPPORTED_BUS_SCHEMES", "open_bus"]
+
+
+class _Backend(NamedTuple):
+    module: str
+    class_name: str
+    extra: str | None
+    example: str
+
+
+_BACKENDS: dict[str, _Backend] = {
+    "memory": _Backend("penguiflow.bus.memory", "InMemoryBus", None, "memory://"),
+    "redis": _Backend(
+        "penguiflow.bus.redis_streams", "RedisStreamsBus", "redis", "redis://host:6379/0"
+    ),
+    "rediss": _Backend(
+        "penguiflow.bus.redis_streams", "RedisStreamsBus", "redis", "rediss://host:6380/0"
+    ),
+    "nats": _Backend("penguiflow.bus.nats", "NatsJetStreamBus", "nats", "nats://host:4222"),
+    "tls": _Backend("penguiflow.bus.nats", "NatsJetStreamBus", "nats", "tls://host:4222"),
+}
+
+SUPPORTED_BUS_SCHEMES: tuple[str, ...] = tuple(_BACKENDS)
+"""URL schemes `open_bus` understands."""
+
+
+def _supported() -> str:
+    lines = []
+    for scheme, backend in _BACKENDS.items():
+        extra = (
+            "built in"
+            if backend.extra is None
+            else f'pip install "penguiflow-core[{backend.extra}]"'
+        )
+        lines.append(f"  {scheme}:// (e.g. {backend.example}; {extra})")
+    return "\n".join(lines)
+
+
+def _scheme_of(url: object) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"open_bus() takes a URL string, got {type(url).__name__}")
+    scheme, separator, _ = url.partition("://")
+    if not separator or not scheme:
+        raise ValueError(f"not a message bus URL: {url!r}; supported:\n{_supported()}")
+    return scheme
+
+
+async def open_bus(url: str, **options: Any) -> MessageBus:
+    """Open the `MessageBus` named by ``url``.
+
+    Supported URLs (and the extra of ``penguiflow-core`` each needs):
+    ``memory://`` (built in), ``redis://...`` or ``rediss://...``
+    (``redis``; Redis Streams with consumer groups), ``nats://...`` or
+    ``tls://...`` (``nats``; NATS JetStream).
+
+    The returned bus is an async context manager; close it when done::
+
+        async with await open_bus("redis://localhost:6379/0") as bus:
+            await bus.publish(BusEnvelope(topic="jobs", body={"n": 1}))
+
+    Args:
+        url: The bus URL.
+        **options: Passed to the backend's ``open`` (for example ``prefix=``
+            and ``maxlen=`` for Redis, ``maxlen=`` for memory).
+
+    Raises:
+        TypeError: ``url`` is not a string.
+        ValueError: The URL is malformed or its scheme is unknown (the message
+            lists the supported ones), or the backend rejects it or an option.
+        ImportError: The backend's driver is not installed (the message says
+            which extra to install).
+        BusError: The broker cannot be reached or opened.
+    """
+    scheme = _scheme_of(url)
+    backend = _BACKENDS.get(scheme)
+    if backend is None:
+        raise ValueError(
+            f"unknown message bus scheme {scheme + '://'!r} in {url!r}; supported:\n{_supported()}"
+        )
+    try:
+        module = importlib.import_module(backend.module)
+    except ImportError as exc:
+        if "penguiflow-core[" in str(exc):  # the backend already said what to install
+            raise
+        raise ImportError(
+            f"the {scheme}:// message bus cannot be loaded ({exc}); "
+            f'install its driver: pip install "penguiflow-core[{backend.extra}]"'
+        ) from exc
+    bus_class = getattr(module, backend.class_name)
+    bus: MessageBus = await bus_class.open(url, **options)
+    return bus
