@@ -51,6 +51,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
+from penguiflow._cancel_safe import await_cancel_safe, forget_outcome
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,
@@ -106,12 +107,6 @@ def _positive(name: str, value: object, *, integer: bool = False) -> None:
         raise ValueError(
             f"{name} must be a positive {'int' if integer else 'number'}, got {value!r}"
         )
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Mark a read task's outcome as seen (it is handled, or moot after a cancellation)."""
-    if not task.cancelled():
-        task.exception()
 
 
 class _RedisDelivery:
@@ -207,7 +202,7 @@ class _RedisSubscription:
                 # A read of a cancelled __anext__ still running: let it finish first.
                 await asyncio.wait((orphan,))
             self._read = read = asyncio.ensure_future(self._fill())
-            read.add_done_callback(_retrieve)
+            read.add_done_callback(forget_outcome)
             try:
                 # `wait` does not cancel `read` on our behalf: should the driver
                 # swallow the cancellation of `read`, ours still goes through.
@@ -610,18 +605,8 @@ class RedisStreamsBus:
     async def call(self, action: str, operation: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
         """Run ``operation`` with the client, turning driver errors into one-line `BusError` s."""
         client = self.client(action)
-        # In a task of its own: redis-py sometimes swallows a cancellation that
-        # arrives mid-command (seen with 8.1 on Python 3.11), which would turn a
-        # cancelled caller into one that carries on. `wait` never loses ours.
-        task = asyncio.ensure_future(operation(client))
         try:
-            await asyncio.wait((task,))
-        except asyncio.CancelledError:
-            task.cancel()
-            task.add_done_callback(_retrieve)
-            raise
-        try:
-            return task.result()
+            return await await_cancel_safe(operation(client))
         except redis_errors.AuthenticationError as exc:
             raise BusError(
                 f"Redis at {self.where} refused the connection: {exc}; "

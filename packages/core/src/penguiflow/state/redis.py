@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
+from penguiflow._cancel_safe import await_cancel_safe
 from penguiflow.state._codec import (
     check_binding,
     check_event,
@@ -387,7 +388,8 @@ class RedisStateStore:
         if client is None:
             raise StateStoreError(f"{action}: the Redis store at {self._where} is closed")
         try:
-            return await operation(client)
+            # redis-py can swallow a cancellation mid-command; never lose the caller's.
+            return await await_cancel_safe(operation(client))
         except redis_errors.AuthenticationError as exc:
             raise StateStoreError(
                 f"Redis at {self._where} refused the connection: {exc}; "
