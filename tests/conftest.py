@@ -7,8 +7,11 @@ the same situation fails the test instead, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -17,6 +20,9 @@ SERVICES = {
     "redis": ("PENGUIFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     "nats": ("PENGUIFLOW_TEST_NATS_URL", "nats://127.0.0.1:4222"),
 }
+
+
+DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "redis": 6379, "nats": 4222}
 
 
 def _reachable(url: str) -> bool:
@@ -56,3 +62,94 @@ def redis_url() -> str:
 def nats_url() -> str:
     """URL of the real NATS server with JetStream (skip or fail when unreachable)."""
     return _service_url("nats")
+
+
+class CuttableProxy:
+    """A TCP forwarder to a real server that a test can cut and restore (fault injection)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._url = url
+        self._target = (parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORTS[parts.scheme])
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+        self.connections = 0
+
+    @property
+    def url(self) -> str:
+        """The server's URL (credentials, database, query kept) routed through this proxy."""
+        parts = urlsplit(self._url)
+        auth = parts.netloc.rpartition("@")[0]
+        netloc = f"{auth}@127.0.0.1:{self.port}" if auth else f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    async def start(self) -> None:
+        """Listen (again): on a fresh port the first time, on the same port after a cut."""
+        assert self._server is None, "the proxy is already listening"
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    restore = start
+
+    async def cut(self) -> None:
+        """Stop listening and abort every forwarded connection."""
+        assert self._server is not None, "the proxy is not listening"
+        server, self._server = self._server, None
+        server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await server.wait_closed()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Cut if still listening (teardown)."""
+        if self._server is not None:
+            await self.cut()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers += [writer, up_writer]
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.transport.abort()
+
+
+@pytest.fixture
+async def tcp_proxy() -> AsyncIterator[Callable[[str], Awaitable[CuttableProxy]]]:
+    """``await tcp_proxy(url)``: a started proxy to that server, stopped at teardown.
+
+    Connect through ``proxy.url``; ``await proxy.cut()`` drops every connection
+    and refuses new ones, ``await proxy.restore()`` listens again on the same port.
+    """
+    proxies: list[CuttableProxy] = []
+
+    async def make(url: str) -> CuttableProxy:
+        proxy = CuttableProxy(url)
+        await proxy.start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        await proxy.stop()

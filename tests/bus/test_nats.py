@@ -13,9 +13,8 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -26,69 +25,6 @@ js_errors = pytest.importorskip("nats.js.errors")
 NatsJetStreamBus = pytest.importorskip("penguiflow.bus.nats").NatsJetStreamBus
 
 WAIT_S = 5.0
-
-
-def _via_port(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    auth = parts.netloc.rpartition("@")[0]
-    return urlunsplit(
-        parts._replace(netloc=f"{auth}@127.0.0.1:{port}" if auth else f"127.0.0.1:{port}")
-    )
-
-
-def _target(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 4222
-
-
-class _CuttableProxy:
-    """A TCP forwarder to the real server that a test can cut and restore (fault injection)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-        self.connections = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        """Stop listening and abort every forwarded connection."""
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.connections += 1
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers += [writer, up_writer]
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.transport.abort()
 
 
 @pytest.fixture
@@ -261,11 +197,10 @@ async def test_an_unreadable_message_is_reported_terminated_and_skipped(
 
 
 async def test_a_dropped_connection_is_recovered_and_nothing_is_lost(
-    nats_url: str, prefix: str, admin: Any
+    nats_url: str, prefix: str, admin: Any, tcp_proxy: Callable[[str], Awaitable[Any]]
 ) -> None:
-    proxy = _CuttableProxy(_target(nats_url))
-    await proxy.start()
-    bus = await NatsJetStreamBus.open(_via_port(nats_url, proxy.port), stream_prefix=prefix)
+    proxy = await tcp_proxy(nats_url)
+    bus = await NatsJetStreamBus.open(proxy.url, stream_prefix=prefix)
     try:
         subscription = await bus.subscribe("jobs", group="workers", consumer="w1", ack_wait_s=1.0)
         sent = [BusEnvelope("jobs", {"n": n}) for n in range(40)]
@@ -281,7 +216,7 @@ async def test_a_dropped_connection_is_recovered_and_nothing_is_lost(
             await bus.publish(envelope)
         await consume(10)
         await proxy.cut()  # every socket aborted mid-run
-        await proxy.start()  # the server is back on the same port
+        await proxy.restore()  # the server is back on the same port
         for envelope in sent[20:]:
             await bus.publish(envelope)
         await consume(40)
@@ -291,17 +226,13 @@ async def test_a_dropped_connection_is_recovered_and_nothing_is_lost(
         await _nothing(subscription, 2.0)  # everything acked: nothing comes back
     finally:
         await bus.close()
-        await proxy.cut()
 
 
 async def test_a_server_gone_for_good_ends_the_subscription_with_a_clear_error(
-    nats_url: str, prefix: str
+    nats_url: str, prefix: str, tcp_proxy: Callable[[str], Awaitable[Any]]
 ) -> None:
-    proxy = _CuttableProxy(_target(nats_url))
-    await proxy.start()
-    bus = await NatsJetStreamBus.open(
-        _via_port(nats_url, proxy.port), stream_prefix=prefix, max_reconnect_attempts=1
-    )
+    proxy = await tcp_proxy(nats_url)
+    bus = await NatsJetStreamBus.open(proxy.url, stream_prefix=prefix, max_reconnect_attempts=1)
     try:
         subscription = await bus.subscribe("jobs", group="workers", consumer="w1")
         waiting = asyncio.ensure_future(_next(subscription, 30.0))

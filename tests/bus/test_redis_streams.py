@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -151,86 +150,39 @@ async def test_a_killed_connection_does_not_stop_the_iterator(
         await delivery.ack()
 
 
-class _Proxy:
-    """A TCP proxy to Redis that can drop every connection and refuse new ones."""
-
-    def __init__(self, target_port: int) -> None:
-        self._target_port = target_port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
-        self._writers.update((writer, up_writer))
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers.difference_update((writer, up_writer))
-
-
-@pytest.fixture
-async def proxy(redis_url: str) -> AsyncIterator[_Proxy]:
-    port = int(redis_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-    server = _Proxy(port)
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_the_iterator_goes_on_when_the_server_comes_back(
-    redis_url: str, prefix: str, proxy: _Proxy
+    redis_url: str, prefix: str, tcp_proxy: Callable[[str], Awaitable[Any]]
 ) -> None:
-    db = redis_url.rsplit("/", 1)[1]
-    url = f"redis://127.0.0.1:{proxy.port}/{db}"
+    proxy = await tcp_proxy(redis_url)
     async with (
-        await RedisStreamsBus.open(url, prefix=prefix, block_ms=200) as bus,
+        await RedisStreamsBus.open(proxy.url, prefix=prefix, block_ms=200) as bus,
         await RedisStreamsBus.open(redis_url, prefix=prefix) as direct,
     ):
         subscription = await bus.subscribe("t", group="g", consumer="c1")
         await direct.publish(BusEnvelope(topic="t", body={"n": 1}))
         await (await _next(subscription)).ack()
-        await proxy.stop()  # the server is gone for the bus
+        await proxy.cut()  # the server is gone for the bus
         waiting = asyncio.create_task(_next(subscription, within=30))
         await direct.publish(BusEnvelope(topic="t", body={"n": 2}))
         with pytest.raises(BusError, match="cannot reach Redis"):
             await bus.publish(BusEnvelope(topic="t", body={"n": 0}))
         assert not waiting.done()
-        await proxy.start()  # ... and back, on the same port
+        await proxy.restore()  # ... and back, on the same port
         delivery = await waiting
         assert delivery.envelope.body == {"n": 2}
         await delivery.ack()
 
 
 async def test_the_iterator_gives_up_after_reconnect_timeout(
-    redis_url: str, prefix: str, proxy: _Proxy
+    redis_url: str, prefix: str, tcp_proxy: Callable[[str], Awaitable[Any]]
 ) -> None:
-    db = redis_url.rsplit("/", 1)[1]
-    url = f"redis://127.0.0.1:{proxy.port}/{db}"
+    proxy = await tcp_proxy(redis_url)
     bus = await RedisStreamsBus.open(
-        url, prefix=prefix, block_ms=200, connect_timeout=1.0, reconnect_timeout_s=0.5
+        proxy.url, prefix=prefix, block_ms=200, connect_timeout=1.0, reconnect_timeout_s=0.5
     )
     try:
         subscription = await bus.subscribe("t", group="g", consumer="c1")
-        await proxy.stop()
+        await proxy.cut()
         with pytest.raises(BusError, match=r"lost Redis at 127\.0\.0\.1:\d+ while reading"):
             await _next(subscription)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,61 +31,6 @@ def _with_app_name(url: str, name: str) -> str:
     parts = urlsplit(url)
     query = f"{parts.query}&application_name={name}" if parts.query else f"application_name={name}"
     return urlunsplit(parts._replace(query=query))
-
-
-def _via_port(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    auth = parts.netloc.rpartition("@")[0]
-    netloc = f"{auth}@127.0.0.1:{port}" if auth else f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-class _CuttableProxy:
-    """A TCP forwarder to the real server that a test can cut and restore (fault injection)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        """Stop listening and abort every forwarded connection."""
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers += [writer, up_writer]
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.transport.abort()
 
 
 @pytest.fixture
@@ -315,12 +260,10 @@ async def test_connections_terminated_by_the_server_are_replaced(
 
 
 async def test_a_server_gone_for_good_gives_a_clear_error_and_recovery_after(
-    postgres_url: str, schema: str
+    postgres_url: str, schema: str, tcp_proxy: Callable[[str], Awaitable[Any]]
 ) -> None:
-    target = urlsplit(postgres_url)
-    proxy = _CuttableProxy((target.hostname or "127.0.0.1", target.port or 5432))
-    await proxy.start()
-    store = await PostgresStateStore.open(_via_port(postgres_url, proxy.port), schema=schema)
+    proxy = await tcp_proxy(postgres_url)
+    store = await PostgresStateStore.open(proxy.url, schema=schema)
     try:
         before = _event("t", 1)
         await store.save_event(before)
@@ -328,13 +271,12 @@ async def test_a_server_gone_for_good_gives_a_clear_error_and_recovery_after(
         gone = f"cannot reach PostgreSQL at 127.0.0.1:{proxy.port}"
         with pytest.raises(StateStoreError, match=gone):
             await store.save_event(_event("t", 2))
-        await proxy.start()  # same port: the server is back
+        await proxy.restore()  # same port: the server is back
         after = _event("t", 3)
         await store.save_event(after)
         assert await store.load_history("t") == [before, after]
     finally:
         await store.close()
-        await proxy.cut()
 
 
 # -- cleanup ------------------------------------------------------------------------------------

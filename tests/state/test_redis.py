@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,61 +28,6 @@ def _event(trace: str | None, n: int, **extra: Any) -> StoredEvent:
 def _with_query(url: str, query: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
-
-
-def _via_port(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    auth = parts.netloc.rpartition("@")[0]
-    netloc = f"{auth}@127.0.0.1:{port}" if auth else f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-class _CuttableProxy:
-    """A TCP forwarder to the real server that a test can cut and restore (fault injection)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        """Stop listening and abort every forwarded connection."""
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers += [writer, up_writer]
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.transport.abort()
 
 
 @pytest.fixture
@@ -294,25 +239,22 @@ async def test_connections_killed_by_the_server_are_replaced(
 
 
 async def test_a_server_gone_for_good_gives_a_clear_error_and_recovery_after(
-    redis_url: str, prefix: str
+    redis_url: str, prefix: str, tcp_proxy: Callable[[str], Awaitable[Any]]
 ) -> None:
-    target = urlsplit(redis_url)
-    proxy = _CuttableProxy((target.hostname or "127.0.0.1", target.port or 6379))
-    await proxy.start()
-    store = await RedisStateStore.open(_via_port(redis_url, proxy.port), prefix=prefix)
+    proxy = await tcp_proxy(redis_url)
+    store = await RedisStateStore.open(proxy.url, prefix=prefix)
     try:
         before = _event("t", 1)
         await store.save_event(before)
         await proxy.cut()
         with pytest.raises(StateStoreError, match=f"cannot reach Redis at 127.0.0.1:{proxy.port}"):
             await store.save_event(_event("t", 2))
-        await proxy.start()  # same port: the server is back
+        await proxy.restore()  # same port: the server is back
         after = _event("t", 3)
         await store.save_event(after)
         assert await store.load_history("t") == [before, after]
     finally:
         await store.close()
-        await proxy.cut()
 
 
 # -- cleanup ------------------------------------------------------------------------------------

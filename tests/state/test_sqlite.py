@@ -186,6 +186,15 @@ async def test_two_stores_on_one_file_write_concurrently(tmp_path: Path) -> None
         await second.close()
 
 
+async def _run_python(script: str) -> None:
+    """Run ``script`` in a fresh interpreter; fail with its stderr unless it exits 0 within 60 s."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+
+
 async def test_history_written_by_another_process_is_read_back(tmp_path: Path) -> None:
     path = tmp_path / "restart.db"
     script = textwrap.dedent(
@@ -205,11 +214,7 @@ async def test_history_written_by_another_process_is_read_back(tmp_path: Path) -
         asyncio.run(main())
         """
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, stderr.decode()
+    await _run_python(script)
     async with await SQLiteStateStore.open(f"sqlite:///{path}", create=False) as store:
         history = await store.load_history("t1")
         assert [e.event_id for e in history] == [f"e{i}" for i in range(5)]
@@ -239,12 +244,8 @@ async def test_a_process_that_never_closes_its_store_still_exits_and_keeps_its_w
         asyncio.run(main())
         """
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
-    )
     # Before the fix the interpreter waited forever for aiosqlite's thread; 60 s only bounds that.
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, stderr.decode()
+    await _run_python(script)
     async with await SQLiteStateStore.open(f"sqlite:///{path}", create=False) as store:
         assert [e.event_id for e in await store.load_history("t1")] == ["e0"]
 
