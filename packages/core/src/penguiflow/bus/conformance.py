@@ -37,12 +37,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from penguiflow._conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
+from penguiflow._conformance import ConformanceSuite
+from penguiflow._conformance import check as _check
+from penguiflow._conformance import same as _same
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
 
 __all__ = ["BusConformance", "BusConformanceReport", "BusConformanceSkipped", "BusFactory"]
@@ -50,18 +53,7 @@ __all__ = ["BusConformance", "BusConformanceReport", "BusConformanceSkipped", "B
 BusFactory = Callable[[], Awaitable[MessageBus]]
 """Opens a bus on the broker under test (the same broker and namespace on every call)."""
 
-_CASE_PREFIX = "case_"
 _LONG_ACK_WAIT_S = 60.0  # for cases where no redelivery may happen
-
-_UNICODE_SAMPLES = (
-    "penguin 🐧 rocket 🚀 family 👩\u200d👩\u200d👧",
-    "مرحبا بالعالم",  # Arabic, right-to-left
-    "שלום עולם",  # Hebrew, right-to-left
-    "日本語のテキスト, 中文, 한국어",
-    "e\u0301 vs \u00e9, \u200b zero width, \u202e reversed \u202c",
-    "quotes \" ' \\ backslash\nnewline\ttab",
-    "\U0001d518\U0001d52b\U0001d526 astral plane \U0001f600 \U0010fffd",
-)
 
 _BAD_TOPICS: tuple[Any, ...] = ("", "has space", "star*", "gt>", "a/b", "colon:x", "a..b", ".a")
 _BAD_MEMBER_NAMES: tuple[Any, ...] = ("", "has space", "star*", "gt>", "a/b")
@@ -82,17 +74,6 @@ class BusConformanceReport:
 
     passed: tuple[str, ...]
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def _check(condition: bool, message: str) -> None:
-    # Not `assert`: the suite must keep checking under `python -O`.
-    if not condition:
-        raise AssertionError(message)
-
-
-def _same(actual: object, expected: object, what: str) -> None:
-    if actual != expected:
-        raise AssertionError(f"{what}: expected {expected!r:.300}, got {actual!r:.300}")
 
 
 def _topic(label: str) -> str:
@@ -138,8 +119,12 @@ class _Member:
         )
 
 
-class BusConformance:
+class BusConformance(ConformanceSuite[MessageBus, BusConformanceReport]):
     """The reusable MessageBus conformance suite.
+
+    Cases are listed by `cases`, run one at a time by `run` (which raises
+    `BusConformanceSkipped` for a case `skip_reason` rules out) and all at
+    once by `run_all`, which returns a `BusConformanceReport`.
 
     Args:
         factory: Zero-argument coroutine function returning an open bus on
@@ -158,6 +143,11 @@ class BusConformance:
         ValueError: A duration is not positive.
     """
 
+    _resource_type = MessageBus
+    _resource_phrase = "no MessageBus"
+    _report_type = BusConformanceReport
+    _skipped_type = BusConformanceSkipped
+
     def __init__(
         self,
         factory: BusFactory,
@@ -167,105 +157,19 @@ class BusConformance:
         delivery_timeout_s: float = 10.0,
         timeout_s: float = 120.0,
     ) -> None:
-        if not callable(factory):
-            raise TypeError(f"factory must be a zero-argument coroutine function, got {factory!r}")
-        for name, value in (
-            ("ack_wait_s", ack_wait_s),
-            ("delivery_timeout_s", delivery_timeout_s),
-            ("timeout_s", timeout_s),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
-        self._factory = factory
+        super().__init__(
+            factory,
+            timeout_s=timeout_s,
+            durations=(("ack_wait_s", ack_wait_s), ("delivery_timeout_s", delivery_timeout_s)),
+        )
         self._shared = shared
         self._ack_wait_s = ack_wait_s
         self._wait_s = delivery_timeout_s
-        self._timeout_s = timeout_s
 
-    # -- running --------------------------------------------------------------
-    @classmethod
-    def cases(cls) -> list[str]:
-        """Names of all cases, in a stable order (subclasses may add ``case_*`` methods)."""
-        names: dict[str, None] = {}
-        for klass in reversed(cls.__mro__):
-            for attribute in vars(klass):
-                if attribute.startswith(_CASE_PREFIX):
-                    names[attribute[len(_CASE_PREFIX) :]] = None
-        return list(names)
-
-    def skip_reason(self, case: str) -> str | None:
-        """Why ``case`` does not apply to this backend, or ``None`` when it does."""
-        self._method(case)
+    def _opt_out(self, case: str) -> str | None:
         if case == "separate_connections" and not self._shared:
             return "buses from separate factory calls share nothing (shared=False)"
         return None
-
-    async def run(self, case: str) -> None:
-        """Run one case.
-
-        Raises:
-            ValueError: No case has that name.
-            BusConformanceSkipped: The backend opted out of ``case`` (see `skip_reason`).
-            AssertionError: The bus broke the contract (the message says how).
-            TimeoutError: The case took longer than ``timeout_s``.
-        """
-        method = self._method(case)
-        reason = self.skip_reason(case)
-        if reason is not None:
-            raise BusConformanceSkipped(f"{case}: {reason}")
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await method()
-        except AssertionError as exc:
-            raise AssertionError(f"conformance case {case!r} failed: {exc}") from exc
-        except TimeoutError as exc:
-            raise TimeoutError(
-                f"conformance case {case!r} did not finish within {self._timeout_s} s"
-            ) from exc
-
-    async def run_all(self) -> BusConformanceReport:
-        """Run every case that applies, then report.
-
-        Raises:
-            AssertionError: One or more cases failed; the message lists each
-                failure, and the first one is chained as the cause.
-        """
-        passed: list[str] = []
-        skipped: dict[str, str] = {}
-        failures: list[tuple[str, Exception]] = []
-        for case in self.cases():
-            reason = self.skip_reason(case)
-            if reason is not None:
-                skipped[case] = reason
-                continue
-            try:
-                await self.run(case)
-            except Exception as exc:  # one broken case must not hide the others
-                failures.append((case, exc))
-            else:
-                passed.append(case)
-        if failures:
-            lines = "\n".join(f"  {case}: {type(exc).__name__}: {exc}" for case, exc in failures)
-            total = len(passed) + len(failures)
-            raise AssertionError(
-                f"{len(failures)} of {total} conformance cases failed:\n{lines}"
-            ) from failures[0][1]
-        return BusConformanceReport(passed=tuple(passed), skipped=skipped)
-
-    def _method(self, case: str) -> Callable[[], Awaitable[None]]:
-        if case not in self.cases():
-            raise ValueError(f"unknown conformance case {case!r}; known: {', '.join(self.cases())}")
-        method: Callable[[], Awaitable[None]] = getattr(self, _CASE_PREFIX + case)
-        return method
-
-    @asynccontextmanager
-    async def _bus(self) -> AsyncIterator[MessageBus]:
-        bus = await self._factory()
-        _check(isinstance(bus, MessageBus), f"the factory returned {bus!r}, which is no MessageBus")
-        try:
-            yield bus
-        finally:
-            await bus.close()
 
     async def _join(
         self,
@@ -297,7 +201,7 @@ class BusConformance:
     async def case_publish_and_receive(self) -> None:
         """A published envelope reaches the group's member, equal and not marked redelivered."""
         topic = _topic("basic")
-        async with self._bus() as bus:
+        async with self._open() as bus:
             member = await self._join(bus, topic, "workers", "w1")
             sent = _message(topic, 1)
             await bus.publish(sent)
@@ -311,7 +215,7 @@ class BusConformance:
     async def case_group_members_share_messages(self) -> None:
         """While one member holds a message, another member of its group gets the next one."""
         topic = _topic("share")
-        async with self._bus() as bus:
+        async with self._open() as bus:
             first = await self._join(bus, topic, "workers", "w1")
             second = await self._join(bus, topic, "workers", "w2")
             sent = [_message(topic, i) for i in range(2)]
@@ -334,7 +238,7 @@ class BusConformance:
         """Two members consuming 30 messages together get each exactly once, none lost."""
         topic = _topic("once")
         total = 30
-        async with self._bus() as bus:
+        async with self._open() as bus:
             members = [await self._join(bus, topic, "workers", f"w{i}") for i in range(2)]
             sent = [_message(topic, i) for i in range(total)]
             received: list[tuple[str, Delivery]] = []
@@ -378,7 +282,7 @@ class BusConformance:
     async def case_groups_each_see_every_message(self) -> None:
         """Two groups on one topic each receive every message, in publish order."""
         topic = _topic("fanout")
-        async with self._bus() as bus:
+        async with self._open() as bus:
             audit = await self._join(bus, topic, "audit", "a1")
             workers = await self._join(bus, topic, "workers", "w1")
             sent = [_message(topic, i) for i in range(10)]
@@ -392,7 +296,7 @@ class BusConformance:
         """A single consumer receives a topic's messages in publish order, old and new."""
         topic = _topic("order")
         sent = [_message(topic, i) for i in range(60)]
-        async with self._bus() as bus:
+        async with self._open() as bus:
             for envelope in sent[:30]:
                 await bus.publish(envelope)
             member = await self._join(bus, topic, "workers", "w1")
@@ -405,7 +309,7 @@ class BusConformance:
         """A group created after messages were published receives them, oldest first."""
         topic = _topic("late")
         sent = [_message(topic, i) for i in range(5)]
-        async with self._bus() as bus:
+        async with self._open() as bus:
             for envelope in sent:
                 await bus.publish(envelope)
             early = await self._join(bus, topic, "early", "e1")
@@ -418,7 +322,7 @@ class BusConformance:
         """Each topic's subscribers see that topic's messages only, even for look-alike names."""
         base = _topic("iso")
         topics = [base, f"{base}.sub", f"{base}-1", f"{base}_", f"x{base}"]
-        async with self._bus() as bus:
+        async with self._open() as bus:
             members = {t: await self._join(bus, t, "workers", "w1") for t in topics}
             for round_ in range(3):
                 for t in topics:
@@ -461,7 +365,7 @@ class BusConformance:
         # 512 KiB of UTF-8: a quarter four-byte characters, the rest ASCII.
         big = {"blob": "\U0001f427" * 32 * 1024 + "x" * 384 * 1024, "text": list(_UNICODE_SAMPLES)}
         sent.append(BusEnvelope(topic=topic, body=big, message_id="big-" + uuid.uuid4().hex))
-        async with self._bus() as bus:
+        async with self._open() as bus:
             member = await self._join(bus, topic, "workers", "w1")
             for envelope in sent:
                 await bus.publish(envelope)
@@ -478,7 +382,7 @@ class BusConformance:
     async def case_ack_prevents_redelivery(self) -> None:
         """An acknowledged message is not delivered again, even after ``ack_wait_s`` passes."""
         topic = _topic("acked")
-        async with self._bus() as bus:
+        async with self._open() as bus:
             member = await self._join(bus, topic, "workers", "w1", self._ack_wait_s)
             await bus.publish(_message(topic, 1))
             first = await member.next(self._wait_s, "the message")
@@ -496,7 +400,7 @@ class BusConformance:
         """A message not acked within ``ack_wait_s`` comes again, to another member or the same."""
         topic = _topic("redeliver")
         wait = self._ack_wait_s + self._wait_s
-        async with self._bus() as bus:
+        async with self._open() as bus:
             crashed = await self._join(bus, topic, "workers", "w1", self._ack_wait_s)
             sent = _message(topic, 1)
             await bus.publish(sent)
@@ -524,7 +428,7 @@ class BusConformance:
     async def case_close_returns_unacked(self) -> None:
         """Closing a subscription hands its unacked deliveries to the group well before ack_wait."""
         topic = _topic("handback")
-        async with self._bus() as bus:
+        async with self._open() as bus:
             leaving = await self._join(bus, topic, "workers", "w1")
             sent = _message(topic, 1)
             await bus.publish(sent)
@@ -580,7 +484,7 @@ class BusConformance:
     async def case_invalid_names_rejected(self) -> None:
         """Bad topic, group and consumer names and ``ack_wait_s`` fail with ValueError/TypeError."""
         topic = _topic("names")
-        async with self._bus() as bus:
+        async with self._open() as bus:
             for bad in (*_BAD_TOPICS, None, 7):
                 what = f"topic {bad!r}"
                 await self._rejects(partial(bus.publish, BusEnvelope(topic=bad, body={})), what)
@@ -614,7 +518,7 @@ class BusConformance:
     async def case_separate_connections(self) -> None:
         """Two buses on one broker: one publishes, the other's group members split the messages."""
         topic = _topic("shared")
-        async with self._bus() as publisher, self._bus() as worker_a, self._bus() as worker_b:
+        async with self._open() as publisher, self._open() as worker_a, self._open() as worker_b:
             first = await self._join(worker_a, topic, "workers", "a")
             second = await self._join(worker_b, topic, "workers", "b")
             sent = [_message(topic, i) for i in range(2)]

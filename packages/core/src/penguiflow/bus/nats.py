@@ -42,35 +42,35 @@ Design notes.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hashlib
 import logging
 import math
-import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
 
+from penguiflow._urls import printable_where
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,
     check_group,
     check_topic,
-    decode_envelope,
     encode_envelope,
 )
-from penguiflow.bus.base import BusEnvelope, BusError, Delivery, Subscription
+from penguiflow.bus.base import BusEnvelope, BusError, Subscription
 
 try:
     from nats import errors as nats_errors
     from nats.aio.client import Client as NATS
-    from nats.aio.msg import Msg
     from nats.js import JetStreamContext, api
     from nats.js import errors as js_errors
+
+    from penguiflow.bus._nats_subscription import POLL_S as _POLL_S
+    from penguiflow.bus._nats_subscription import NatsSubscription as _NatsSubscription
+    from penguiflow.bus._nats_subscription import cancel_and_wait as _cancel_and_wait
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f'NatsJetStreamBus needs the nats-py driver ({exc}): pip install "penguiflow-core[nats]"'
@@ -81,12 +81,8 @@ __all__ = ["NatsJetStreamBus"]
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
-_SCHEMES = ("nats", "tls")
 _PREFIX = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
-_POLL_S = (0.8, 1.0)  # bounds of a fetch's length, drawn afresh each time
 _STREAM_NAME_IN_USE = 10058  # JetStream err_code: the name exists with another configuration
-# Errors of a best-effort nak/unsubscribe; what they fail to do, ack_wait does later.
-_BEST_EFFORT = (nats_errors.Error, OSError, ValueError)
 
 
 def _check_seconds(name: str, value: object) -> float:
@@ -101,23 +97,6 @@ def _check_count(name: str, value: object) -> int:
     return value
 
 
-def _describe(url: object) -> str:
-    """Return ``host:port`` of ``url`` for messages (never the credentials)."""
-    if not isinstance(url, str):
-        raise TypeError(f"NatsJetStreamBus.open() takes a URL string, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES:
-        raise ValueError(
-            f"not a NATS URL: {url.split('://', 1)[0]}://...; expected nats://host:4222 "
-            "(or tls://host:4222)"
-        )
-    try:
-        port = parts.port or 4222
-    except ValueError as exc:
-        raise ValueError(f"invalid port in NATS URL: {exc}") from None
-    return f"{parts.hostname or 'localhost'}:{port}"
-
-
 @dataclass(frozen=True, slots=True)
 class _Options:
     """The checked options of `NatsJetStreamBus.open`."""
@@ -129,156 +108,6 @@ class _Options:
     request_timeout: float
     max_reconnect_attempts: int
     fetch_batch: int
-
-
-async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait until it is done, without raising its outcome."""
-    if not task.done():
-        task.cancel()
-        await asyncio.wait({task})
-
-
-class _NatsDelivery:
-    """One fetched JetStream message, held by the application until acknowledged."""
-
-    __slots__ = ("_envelope", "_msg", "_owner", "_redelivered", "_settled")
-
-    def __init__(self, owner: _NatsSubscription, msg: Msg, envelope: BusEnvelope) -> None:
-        self._owner = owner
-        self._msg = msg
-        self._envelope = envelope
-        self._redelivered = msg.metadata.num_delivered > 1
-        self._settled = False
-
-    @property
-    def envelope(self) -> BusEnvelope:
-        """The message."""
-        return self._envelope
-
-    @property
-    def redelivered(self) -> bool:
-        """Whether an earlier delivery of this message was not acknowledged in time."""
-        return self._redelivered
-
-    async def ack(self) -> None:
-        """Acknowledge the message; a no-op once acknowledged or given back on close."""
-        if self._settled:
-            return
-        await self._owner.bus._call(
-            f"acknowledging message {self._envelope.message_id!r}", lambda js: self._msg.ack()
-        )
-        self._settled = True
-        self._owner.unacked.discard(self)
-
-    async def _give_back(self) -> None:
-        if not self._settled:
-            self._settled = True
-            with contextlib.suppress(*_BEST_EFFORT):
-                await self._msg.nak()
-
-    def __repr__(self) -> str:
-        envelope = self._envelope
-        return (
-            f"<NatsDelivery topic={envelope.topic!r} id={envelope.message_id!r} "
-            f"redelivered={self._redelivered}>"
-        )
-
-
-class _NatsSubscription:
-    """A group member's async iterator of deliveries, fed by fetches on a pull consumer.
-
-    One task iterates it; any task may close it.
-    """
-
-    def __init__(
-        self,
-        bus: NatsJetStreamBus,
-        pull: JetStreamContext.PullSubscription,
-        *,
-        topic: str,
-        group: str,
-        consumer: str,
-        batch: int,
-    ) -> None:
-        self.bus = bus
-        self.unacked: set[_NatsDelivery] = set()
-        self._pull = pull
-        self._topic = topic
-        self._group = group
-        self._consumer = consumer
-        self._batch = batch
-        self._buffer: collections.deque[Msg] = collections.deque()
-        self._closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Delivery:
-        while not self._closing.done():
-            if self._buffer:
-                return await self._deliver(self._buffer.popleft())
-            await self._fill()
-        raise StopAsyncIteration
-
-    async def close(self) -> None:
-        """Stop receiving and give unacknowledged deliveries back to the group; idempotent."""
-        if self._closing.done():
-            return
-        self._closing.set_result(None)
-        self.bus._subscriptions.discard(self)
-        pending, self.unacked = self.unacked, set()
-        for delivery in pending:
-            await delivery._give_back()
-        while self._buffer:
-            with contextlib.suppress(*_BEST_EFFORT):
-                await self._buffer.popleft().nak()
-        with contextlib.suppress(*_BEST_EFFORT):
-            await self._pull.unsubscribe()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closing.done() else "open"
-        return (
-            f"<NatsSubscription topic={self._topic!r} group={self._group!r} "
-            f"consumer={self._consumer!r} {state}>"
-        )
-
-    async def _deliver(self, msg: Msg) -> Delivery:
-        try:
-            envelope = decode_envelope(msg.data.decode("utf-8", "surrogatepass"))
-        except ValueError as exc:
-            # Terminate it so it cannot jam the group, and say so loudly.
-            with contextlib.suppress(*_BEST_EFFORT):
-                await msg.term()
-            meta = msg.metadata
-            raise BusError(
-                f"topic {self._topic!r} held an unreadable message (stream {meta.stream}, "
-                f"sequence {meta.sequence.stream}): {exc}; it was terminated so the group "
-                "can go on; was it published by something other than penguiflow?"
-            ) from exc
-        delivery = _NatsDelivery(self, msg, envelope)
-        self.unacked.add(delivery)
-        return delivery
-
-    async def _fill(self) -> None:
-        """Fetch the next batch into the buffer, or return after one bounded wait."""
-        action = f"receiving {self._topic!r} for group {self._group!r}"
-        if not await self.bus._wait_online(self._closing, action):
-            return
-        poll = random.uniform(*_POLL_S)
-        fetch = asyncio.ensure_future(self._pull.fetch(self._batch, timeout=poll))
-        try:
-            waiters: set[asyncio.Future[Any]] = {fetch, self._closing}
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            # Keep a batch that arrived just as the caller gave up waiting (it stays ours).
-            await _cancel_and_wait(fetch)
-            problem = None if fetch.cancelled() else fetch.exception()
-            if not fetch.cancelled() and problem is None:
-                self._buffer.extend(fetch.result())
-        # A poll that timed out found nothing; errors after close() do not matter.
-        if problem is None or isinstance(problem, TimeoutError) or self._closing.done():
-            return
-        raise self.bus._error(action, problem) from problem
 
 
 class NatsJetStreamBus:
@@ -338,7 +167,14 @@ class NatsJetStreamBus:
             ValueError: Bad URL, prefix or option.
             BusError: The server cannot be reached, refuses us or lacks JetStream.
         """
-        where = _describe(url)
+        where = printable_where(
+            url,
+            schemes=("nats", "tls"),
+            default_port=4222,
+            name="NATS",
+            expected="nats://host:4222 (or tls://host:4222)",
+            not_a_string="NatsJetStreamBus.open() takes a URL string",
+        )
         prefix: object = stream_prefix
         if not isinstance(prefix, str) or not _PREFIX.match(prefix):
             raise ValueError(

@@ -8,19 +8,13 @@ extra of ``penguiflow-core`` to install.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, NamedTuple
+from typing import Any
 
+from penguiflow._urls import Backend as _Backend
+from penguiflow._urls import backend_class
 from penguiflow.bus.base import MessageBus
 
 __all__ = ["SUPPORTED_BUS_SCHEMES", "open_bus"]
-
-
-class _Backend(NamedTuple):
-    module: str
-    class_name: str
-    extra: str | None
-    example: str
 
 
 _BACKENDS: dict[str, _Backend] = {
@@ -37,27 +31,6 @@ _BACKENDS: dict[str, _Backend] = {
 
 SUPPORTED_BUS_SCHEMES: tuple[str, ...] = tuple(_BACKENDS)
 """URL schemes `open_bus` understands."""
-
-
-def _supported() -> str:
-    lines = []
-    for scheme, backend in _BACKENDS.items():
-        extra = (
-            "built in"
-            if backend.extra is None
-            else f'pip install "penguiflow-core[{backend.extra}]"'
-        )
-        lines.append(f"  {scheme}:// (e.g. {backend.example}; {extra})")
-    return "\n".join(lines)
-
-
-def _scheme_of(url: object) -> str:
-    if not isinstance(url, str):
-        raise TypeError(f"open_bus() takes a URL string, got {type(url).__name__}")
-    scheme, separator, _ = url.partition("://")
-    if not separator or not scheme:
-        raise ValueError(f"not a message bus URL: {url!r}; supported:\n{_supported()}")
-    return scheme
 
 
 async def open_bus(url: str, **options: Any) -> MessageBus:
@@ -86,21 +59,6 @@ async def open_bus(url: str, **options: Any) -> MessageBus:
             which extra to install).
         BusError: The broker cannot be reached or opened.
     """
-    scheme = _scheme_of(url)
-    backend = _BACKENDS.get(scheme)
-    if backend is None:
-        raise ValueError(
-            f"unknown message bus scheme {scheme + '://'!r} in {url!r}; supported:\n{_supported()}"
-        )
-    try:
-        module = importlib.import_module(backend.module)
-    except ImportError as exc:
-        if "penguiflow-core[" in str(exc):  # the backend already said what to install
-            raise
-        raise ImportError(
-            f"the {scheme}:// message bus cannot be loaded ({exc}); "
-            f'install its driver: pip install "penguiflow-core[{backend.extra}]"'
-        ) from exc
-    bus_class = getattr(module, backend.class_name)
+    bus_class = backend_class(url, _BACKENDS, what="message bus", function="open_bus")
     bus: MessageBus = await bus_class.open(url, **options)
     return bus

@@ -44,14 +44,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
 
-from penguiflow._cancel_safe import await_cancel_safe, forget_outcome
+from penguiflow._cancel_safe import forget_outcome
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,
@@ -65,8 +63,8 @@ from penguiflow.bus.base import BusEnvelope, BusError
 try:
     import redis.asyncio as aioredis
     from redis import exceptions as redis_errors
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
+
+    from penguiflow._redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f'RedisStreamsBus needs the redis driver ({exc}): pip install "penguiflow-core[redis]"'
@@ -77,28 +75,10 @@ __all__ = ["RedisStreamsBus"]
 logger = logging.getLogger("penguiflow.bus")
 
 _T = TypeVar("_T")
-_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-_SCHEMES = ("redis", "rediss")
 _FIELD = b"envelope"
 _HANDBACK_IDLE_MS = 365 * 24 * 3600 * 1000
 _PAGE = 500
 _Entry = tuple[bytes, dict[bytes, bytes] | None, bool]  # (entry id, fields, redelivered)
-
-
-def _describe(url: str) -> str:
-    """Return ``host:port`` of ``url`` for messages (never the password)."""
-    if not isinstance(url, str):
-        raise TypeError(f"a Redis URL must be a string, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES:
-        raise ValueError(
-            f"not a Redis URL: {url.split('://', 1)[0]}://...; expected redis://host:6379/0"
-        )
-    try:
-        port = parts.port or 6379
-    except ValueError as exc:
-        raise ValueError(f"invalid port in Redis URL: {exc}") from None
-    return f"{parts.hostname or 'localhost'}:{port}"
 
 
 def _positive(name: str, value: object, *, integer: bool = False) -> None:
@@ -440,8 +420,8 @@ class RedisStreamsBus:
             ValueError: Bad URL, prefix or option.
             BusError: The server cannot be reached or refuses us.
         """
-        where = _describe(url)
-        if not _PREFIX.match(str(prefix)):
+        where = redis_where(url, not_a_string="a Redis URL must be a string")
+        if not KEY_PREFIX.match(str(prefix)):
             raise ValueError(
                 f"invalid Redis key prefix {prefix!r}: use 1-100 letters, digits, '_', '.' or '-'"
             )
@@ -462,15 +442,12 @@ class RedisStreamsBus:
             )
 
         def connect() -> aioredis.Redis:
-            pool = aioredis.BlockingConnectionPool.from_url(
+            return pooled_client(
                 url,
                 max_connections=max_connections,
-                timeout=command_timeout,
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=command_timeout,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
             )
-            return aioredis.Redis.from_pool(pool)
 
         bus = cls(
             connect,
@@ -605,23 +582,10 @@ class RedisStreamsBus:
     async def call(self, action: str, operation: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
         """Run ``operation`` with the client, turning driver errors into one-line `BusError` s."""
         client = self.client(action)
-        try:
-            return await await_cancel_safe(operation(client))
-        except redis_errors.AuthenticationError as exc:
-            raise BusError(
-                f"Redis at {self.where} refused the connection: {exc}; "
-                "check the user and password in the URL"
-            ) from exc
-        except redis_errors.ConnectionError as exc:
-            raise BusError(
-                f"cannot reach Redis at {self.where} while {action}: {exc}; "
-                "check that the server is running and the URL's host and port"
-            ) from exc
-        except redis_errors.TimeoutError as exc:
-            raise BusError(
-                f"Redis at {self.where} did not answer in time while {action}: {exc}"
-            ) from exc
-        except redis_errors.RedisError as exc:
-            raise BusError(
-                f"Redis at {self.where} rejected {action}: {type(exc).__name__}: {exc}"
-            ) from exc
+        return await call_redis(
+            operation(client),
+            where=self.where,
+            action=action,
+            error=BusError,
+            timed_out=lambda exc: f"in time while {action}: {exc}",
+        )

@@ -30,31 +30,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from penguiflow._conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
+from penguiflow._conformance import ConformanceSuite
+from penguiflow._conformance import check as _check
+from penguiflow._conformance import same as _same
 from penguiflow.state.base import RemoteBinding, StateStore, StoredEvent
 
 __all__ = ["ConformanceReport", "ConformanceSkipped", "StateStoreConformance", "StoreFactory"]
 
 StoreFactory = Callable[[], Awaitable[StateStore]]
 """Opens a store on the storage under test (the same storage on every call)."""
-
-_CASE_PREFIX = "case_"
-
-# Text that trips up encodings, collations and byte/char confusion; NUL-free
-# because PostgreSQL text cannot hold U+0000.
-_UNICODE_SAMPLES = (
-    "penguin 🐧 rocket 🚀 family 👩\u200d👩\u200d👧",
-    "مرحبا بالعالم",  # Arabic, right-to-left
-    "שלום עולם",  # Hebrew, right-to-left
-    "日本語のテキスト, 中文, 한국어",
-    "e\u0301 vs \u00e9, \u200b zero width, \u202e reversed \u202c",
-    "quotes \" ' \\ backslash\nnewline\ttab",
-    "\U0001d518\U0001d52b\U0001d526 astral plane \U0001f600 \U0010fffd",
-)
 
 
 class ConformanceSkipped(Exception):
@@ -74,23 +63,16 @@ class ConformanceReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _check(condition: bool, message: str) -> None:
-    # Not `assert`: the suite must keep checking under `python -O`.
-    if not condition:
-        raise AssertionError(message)
-
-
-def _same(actual: object, expected: object, what: str) -> None:
-    if actual != expected:
-        raise AssertionError(f"{what}: expected {expected!r:.300}, got {actual!r:.300}")
-
-
 def _uid(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:16]}"
 
 
-class StateStoreConformance:
+class StateStoreConformance(ConformanceSuite[StateStore, ConformanceReport]):
     """The reusable StateStore conformance suite.
+
+    Cases are listed by `cases`, run one at a time by `run` (which raises
+    `ConformanceSkipped` for a case `skip_reason` rules out) and all at once
+    by `run_all`, which returns a `ConformanceReport`.
 
     Args:
         factory: Zero-argument coroutine function returning an open store on
@@ -106,104 +88,21 @@ class StateStoreConformance:
         ValueError: ``timeout_s`` is not positive.
     """
 
+    _resource_type = StateStore
+    _resource_phrase = "not a StateStore"
+    _report_type = ConformanceReport
+    _skipped_type = ConformanceSkipped
+
     def __init__(
         self, factory: StoreFactory, *, persistent: bool = True, timeout_s: float = 120.0
     ) -> None:
-        if not callable(factory):
-            raise TypeError(f"factory must be a zero-argument coroutine function, got {factory!r}")
-        if not timeout_s > 0:
-            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
-        self._factory = factory
+        super().__init__(factory, timeout_s=timeout_s)
         self._persistent = persistent
-        self._timeout_s = timeout_s
 
-    # -- running --------------------------------------------------------------
-    @classmethod
-    def cases(cls) -> list[str]:
-        """Names of all cases, in a stable order (subclasses may add ``case_*`` methods)."""
-        names: dict[str, None] = {}
-        for klass in reversed(cls.__mro__):
-            for attribute in vars(klass):
-                if attribute.startswith(_CASE_PREFIX):
-                    names[attribute[len(_CASE_PREFIX) :]] = None
-        return list(names)
-
-    def skip_reason(self, case: str) -> str | None:
-        """Why ``case`` does not apply to this backend, or ``None`` when it does."""
-        self._method(case)
+    def _opt_out(self, case: str) -> str | None:
         if case == "reopen_persistence" and not self._persistent:
             return "the store keeps nothing once closed (persistent=False)"
         return None
-
-    async def run(self, case: str) -> None:
-        """Run one case.
-
-        Raises:
-            ValueError: No case has that name.
-            ConformanceSkipped: The backend opted out of ``case`` (see `skip_reason`).
-            AssertionError: The store broke the contract (the message says how).
-            TimeoutError: The case took longer than ``timeout_s``.
-        """
-        method = self._method(case)
-        reason = self.skip_reason(case)
-        if reason is not None:
-            raise ConformanceSkipped(f"{case}: {reason}")
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await method()
-        except AssertionError as exc:
-            raise AssertionError(f"conformance case {case!r} failed: {exc}") from exc
-        except TimeoutError as exc:
-            raise TimeoutError(
-                f"conformance case {case!r} did not finish within {self._timeout_s} s"
-            ) from exc
-
-    async def run_all(self) -> ConformanceReport:
-        """Run every case that applies, then report.
-
-        Raises:
-            AssertionError: One or more cases failed; the message lists each
-                failure, and the first one is chained as the cause.
-        """
-        passed: list[str] = []
-        skipped: dict[str, str] = {}
-        failures: list[tuple[str, Exception]] = []
-        for case in self.cases():
-            reason = self.skip_reason(case)
-            if reason is not None:
-                skipped[case] = reason
-                continue
-            try:
-                await self.run(case)
-            except Exception as exc:  # one broken case must not hide the others
-                failures.append((case, exc))
-            else:
-                passed.append(case)
-        if failures:
-            lines = "\n".join(f"  {case}: {type(exc).__name__}: {exc}" for case, exc in failures)
-            total = len(passed) + len(failures)
-            raise AssertionError(
-                f"{len(failures)} of {total} conformance cases failed:\n{lines}"
-            ) from failures[0][1]
-        return ConformanceReport(passed=tuple(passed), skipped=skipped)
-
-    def _method(self, case: str) -> Callable[[], Awaitable[None]]:
-        if case not in self.cases():
-            raise ValueError(f"unknown conformance case {case!r}; known: {', '.join(self.cases())}")
-        method: Callable[[], Awaitable[None]] = getattr(self, _CASE_PREFIX + case)
-        return method
-
-    @asynccontextmanager
-    async def _store(self) -> AsyncIterator[StateStore]:
-        store = await self._factory()
-        _check(
-            isinstance(store, StateStore),
-            f"the factory returned {store!r}, which is not a StateStore",
-        )
-        try:
-            yield store
-        finally:
-            await store.close()
 
     # -- idempotent writes ----------------------------------------------------
     async def case_idempotent_events(self) -> None:
@@ -212,7 +111,7 @@ class StateStoreConformance:
         event = StoredEvent(
             trace_id=trace, ts=10.0, kind="node_start", node_name="a", payload={"n": 1}
         )
-        async with self._store() as store:
+        async with self._open() as store:
             await store.save_event(event)
             await store.save_event(event)
             await store.save_event(StoredEvent.from_dict(event.to_dict()))  # an equal copy
@@ -232,7 +131,7 @@ class StateStoreConformance:
         binding = RemoteBinding(
             trace, "ctx-1", "task-1", "https://agent.example/a2a", tenant="acme"
         )
-        async with self._store() as store:
+        async with self._open() as store:
             await store.save_remote_binding(binding)
             await store.save_remote_binding(binding)
             _same(
@@ -246,7 +145,7 @@ class StateStoreConformance:
             StoredEvent(trace_id=trace, ts=float(i), kind="tick", payload={"i": i})
             for i in range(50)
         ]
-        async with self._store() as store:
+        async with self._open() as store:
             await asyncio.gather(*(store.save_event(e) for _ in range(5) for e in events))
             history = await store.load_history(trace)
         _same(len(history), len(events), "number of events after 5 concurrent saves of each")
@@ -257,7 +156,7 @@ class StateStoreConformance:
         """History comes back in save order, per trace, with traces interleaved."""
         traces = [_uid("order") for _ in range(3)]
         expected: dict[str, list[StoredEvent]] = {trace: [] for trace in traces}
-        async with self._store() as store:
+        async with self._open() as store:
             for step in range(30):
                 for trace in traces:
                     # ts runs backwards and ids are random: neither may decide the order.
@@ -296,7 +195,7 @@ class StateStoreConformance:
             tenant="acme",
         )
         bare = StoredEvent(trace_id=trace, ts=0.0, kind="custom")
-        async with self._store() as store:
+        async with self._open() as store:
             await store.save_event(first)
             await store.save_event(bare)
             history = await store.load_history(trace)
@@ -318,7 +217,7 @@ class StateStoreConformance:
         base = _uid("iso")
         # Prefixes, glob and LIKE metacharacters: key-pattern and LIKE bugs show up here.
         traces = [base, base + "-1", base + ":x", base + "*", base + "%", base[:-1] + "_"]
-        async with self._store() as store:
+        async with self._open() as store:
             for index, trace in enumerate(traces):
                 await store.save_event(
                     StoredEvent(trace_id=trace, ts=float(index), kind="k", payload={"i": index})
@@ -336,7 +235,7 @@ class StateStoreConformance:
         other_trace = _uid("tenants-other")
         tenants = ["acme", "acme2", None, "globex"]
         saved: list[StoredEvent] = []
-        async with self._store() as store:
+        async with self._open() as store:
             for step in range(12):
                 event = StoredEvent(
                     trace_id=trace,
@@ -379,7 +278,7 @@ class StateStoreConformance:
             for i in range(5)
         ]
         foreign = RemoteBinding(other, "ctx", "task-0", "https://agent0.example")
-        async with self._store() as store:
+        async with self._open() as store:
             for binding in reversed(bindings[3:]):
                 await store.save_remote_binding(binding)
             await store.save_remote_binding(foreign)
@@ -399,7 +298,7 @@ class StateStoreConformance:
         }
         event = StoredEvent(trace_id=trace, ts=1.0, kind="big", payload=document)
         token, key = _uid("large-token"), _uid("large-key")
-        async with self._store() as store:
+        async with self._open() as store:
             await store.save_event(event)
             await store.save_planner_state(token, document)
             await store.save_memory_state(key, document)
@@ -418,7 +317,7 @@ class StateStoreConformance:
     async def case_unicode(self) -> None:
         """Non-ASCII text (emoji, right-to-left, combining marks, astral planes) round-trips."""
         suffix = uuid.uuid4().hex[:8]
-        async with self._store() as store:
+        async with self._open() as store:
             for index, text in enumerate(_UNICODE_SAMPLES):
                 trace = f"{text} {suffix}"
                 event = StoredEvent(
@@ -475,7 +374,7 @@ class StateStoreConformance:
                     )
                 )
 
-        async with self._store() as store:
+        async with self._open() as store:
             await asyncio.gather(*(write(store, writer) for writer in range(writers)))
             history = await store.load_history(trace)
             even = await store.load_history(trace, tenant="even")
@@ -505,14 +404,14 @@ class StateStoreConformance:
             for i in range(10)
         ]
         binding = RemoteBinding(trace, "ctx", "task", "https://agent.example", "acme")
-        async with self._store() as first:
+        async with self._open() as first:
             for event in events:
                 await first.save_event(event)
             await first.save_remote_binding(binding)
             await first.save_planner_state(token, {"paused": True, "steps": [1, 2]})
             await first.save_memory_state(key, {"turns": ["hi", "hello"]})
         later = StoredEvent(trace_id=trace, ts=99.0, kind="after_reopen")
-        async with self._store() as second:
+        async with self._open() as second:
             _same(await second.load_history(trace), events, "history after reopening")
             _same(
                 await second.load_history(trace, tenant="acme"),
@@ -541,7 +440,7 @@ class StateStoreConformance:
         """Planner state: save, load a copy, replace (not merge), delete, delete again."""
         token, other = _uid("token"), _uid("token")
         state: dict[str, Any] = {"step": 1, "trajectory": [{"tool": "search", "args": {"q": "x"}}]}
-        async with self._store() as store:
+        async with self._open() as store:
             await store.save_planner_state(token, state)
             await store.save_planner_state(other, {"other": True})
             state["step"] = 999  # the caller mutating its dict must not change what was saved
@@ -569,7 +468,7 @@ class StateStoreConformance:
     async def case_memory_state(self) -> None:
         """Memory state: save, load, replace; separate from planner state."""
         key = _uid("memory")
-        async with self._store() as store:
+        async with self._open() as store:
             await store.save_memory_state(key, {"turns": [{"user": "hi"}], "summary": ""})
             _same(
                 await store.load_memory_state(key),
@@ -588,7 +487,7 @@ class StateStoreConformance:
 
     async def case_unknown_keys(self) -> None:
         """Unknown traces and keys read as empty, never as errors."""
-        async with self._store() as store:
+        async with self._open() as store:
             _same(await store.load_history(_uid("nothing")), [], "history of an unknown trace")
             _same(
                 await store.load_history(_uid("nothing"), tenant="acme"),

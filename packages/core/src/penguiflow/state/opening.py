@@ -8,19 +8,13 @@ which extra of ``penguiflow-core`` to install.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, NamedTuple
+from typing import Any
 
+from penguiflow._urls import Backend as _Backend
+from penguiflow._urls import backend_class
 from penguiflow.state.base import StateStore
 
 __all__ = ["SUPPORTED_SCHEMES", "open_store"]
-
-
-class _Backend(NamedTuple):
-    module: str
-    class_name: str
-    extra: str | None
-    example: str
 
 
 _BACKENDS: dict[str, _Backend] = {
@@ -50,27 +44,6 @@ SUPPORTED_SCHEMES: tuple[str, ...] = tuple(_BACKENDS)
 """URL schemes `open_store` understands."""
 
 
-def _supported() -> str:
-    lines = []
-    for scheme, backend in _BACKENDS.items():
-        extra = (
-            "built in"
-            if backend.extra is None
-            else f'pip install "penguiflow-core[{backend.extra}]"'
-        )
-        lines.append(f"  {scheme}:// (e.g. {backend.example}; {extra})")
-    return "\n".join(lines)
-
-
-def _scheme_of(url: str) -> str:
-    if not isinstance(url, str):
-        raise TypeError(f"open_store() takes a URL string, got {type(url).__name__}")
-    scheme, separator, _ = url.partition("://")
-    if not separator or not scheme:
-        raise ValueError(f"not a state store URL: {url!r}; supported:\n{_supported()}")
-    return scheme
-
-
 async def open_store(url: str, **options: Any) -> StateStore:
     """Open the `StateStore` named by ``url``.
 
@@ -97,21 +70,6 @@ async def open_store(url: str, **options: Any) -> StateStore:
             which extra to install).
         StateStoreError: The store cannot be reached or opened.
     """
-    scheme = _scheme_of(url)
-    backend = _BACKENDS.get(scheme)
-    if backend is None:
-        raise ValueError(
-            f"unknown state store scheme {scheme + '://'!r} in {url!r}; supported:\n{_supported()}"
-        )
-    try:
-        module = importlib.import_module(backend.module)
-    except ImportError as exc:
-        if "penguiflow-core[" in str(exc):  # the backend already said what to install
-            raise
-        raise ImportError(
-            f"the {scheme}:// state store cannot be loaded ({exc}); "
-            f'install its driver: pip install "penguiflow-core[{backend.extra}]"'
-        ) from exc
-    store_class = getattr(module, backend.class_name)
+    store_class = backend_class(url, _BACKENDS, what="state store", function="open_store")
     store: StateStore = await store_class.open(url, **options)
     return store

@@ -35,8 +35,8 @@ import re
 from collections.abc import Awaitable, Callable
 from types import ModuleType, TracebackType
 from typing import Any, Protocol, Self, TypeVar, cast
-from urllib.parse import urlsplit
 
+from penguiflow._urls import printable_where
 from penguiflow.state._codec import (
     check_binding,
     check_event,
@@ -50,7 +50,6 @@ __all__ = ["PostgresStateStore"]
 
 _T = TypeVar("_T")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_SCHEMES = ("postgresql", "postgres")
 
 
 class _Record(Protocol):
@@ -166,21 +165,6 @@ def _validate_schema(schema: str) -> str:
     return schema
 
 
-def _describe(url: str) -> str:
-    """Return ``host:port`` of ``url`` for messages (never the password)."""
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES:
-        raise ValueError(
-            f"not a PostgreSQL URL: {url.split('://', 1)[0]}://...; "
-            "expected postgresql://user@host:port/database"
-        )
-    try:
-        port = parts.port or 5432
-    except ValueError as exc:
-        raise ValueError(f"invalid port in PostgreSQL URL: {exc}") from None
-    return f"{parts.hostname or 'localhost'}:{port}"
-
-
 def _lock_key(schema: str) -> int:
     digest = hashlib.blake2b(f"penguiflow.state:{schema}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -278,7 +262,13 @@ class PostgresStateStore:
             StateStoreError: The server cannot be reached or refuses the connection,
                 or the schema was migrated by a newer PenguiFlow.
         """
-        where = _describe(url)
+        where = printable_where(
+            url,
+            schemes=("postgresql", "postgres"),
+            default_port=5432,
+            name="PostgreSQL",
+            expected="postgresql://user@host:port/database",
+        )
         _validate_schema(schema)
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ValueError(

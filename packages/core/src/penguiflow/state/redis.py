@@ -35,13 +35,10 @@ Design notes.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
 
-from penguiflow._cancel_safe import await_cancel_safe
 from penguiflow.state._codec import (
     check_binding,
     check_event,
@@ -53,9 +50,8 @@ from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
 
 try:
     import redis.asyncio as aioredis
-    from redis import exceptions as redis_errors
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
+
+    from penguiflow._redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f'RedisStateStore needs the redis driver ({exc}): pip install "penguiflow-core[redis]"'
@@ -65,8 +61,6 @@ __all__ = ["RedisStateStore"]
 
 _T = TypeVar("_T")
 _LAYOUT_VERSION = 1
-_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-_SCHEMES = ("redis", "rediss")
 
 # KEYS[1]: id set, KEYS[2]: record list; ARGV[1]: id, ARGV[2]: record. 1 = stored, 0 = duplicate.
 _APPEND_ONCE = """
@@ -79,26 +73,12 @@ return 0
 
 
 def _validate_prefix(prefix: str) -> str:
-    if not _PREFIX.match(prefix):
+    if not KEY_PREFIX.match(prefix):
         raise ValueError(
             f"invalid Redis key prefix {prefix!r}: use 1-100 letters, digits, '_', '.' or '-' "
             "(no ':' so prefixes never overlap)"
         )
     return prefix
-
-
-def _describe(url: str) -> str:
-    """Return ``host:port`` of ``url`` for messages (never the password)."""
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES:
-        raise ValueError(
-            f"not a Redis URL: {url.split('://', 1)[0]}://...; expected redis://host:6379/0"
-        )
-    try:
-        port = parts.port or 6379
-    except ValueError as exc:
-        raise ValueError(f"invalid port in Redis URL: {exc}") from None
-    return f"{parts.hostname or 'localhost'}:{port}"
 
 
 def _event_record(event: StoredEvent, payload_text: str) -> str:
@@ -167,7 +147,7 @@ class RedisStateStore:
             StateStoreError: The server cannot be reached or refuses us, or the
                 prefix holds a newer key layout.
         """
-        where = _describe(url)
+        where = redis_where(url)
         _validate_prefix(prefix)
         if connect_timeout <= 0:
             raise ValueError(f"connect_timeout must be > 0 seconds, got {connect_timeout}")
@@ -177,17 +157,12 @@ class RedisStateStore:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
 
         def connect() -> aioredis.Redis:
-            # A blocking pool makes a burst of concurrent writers queue for a
-            # connection (up to command_timeout) instead of failing outright.
-            pool = aioredis.BlockingConnectionPool.from_url(
+            return pooled_client(
                 url,
                 max_connections=max_connections,
-                timeout=command_timeout,
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=command_timeout,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
             )
-            return aioredis.Redis.from_pool(pool)
 
         store = cls(connect, prefix=prefix, where=where, command_timeout=command_timeout)
         try:
@@ -387,26 +362,14 @@ class RedisStateStore:
         client = self._client
         if client is None:
             raise StateStoreError(f"{action}: the Redis store at {self._where} is closed")
-        try:
-            # redis-py can swallow a cancellation mid-command; never lose the caller's.
-            return await await_cancel_safe(operation(client))
-        except redis_errors.AuthenticationError as exc:
-            raise StateStoreError(
-                f"Redis at {self._where} refused the connection: {exc}; "
-                "check the user and password in the URL"
-            ) from exc
-        except redis_errors.ConnectionError as exc:
-            raise StateStoreError(
-                f"cannot reach Redis at {self._where} while {action}: {exc}; "
-                "check that the server is running and the URL's host and port"
-            ) from exc
-        except redis_errors.TimeoutError as exc:
-            raise StateStoreError(
-                f"Redis at {self._where} did not answer within {self._command_timeout}s "
-                f"while {action}; check the server's load or raise command_timeout"
-            ) from exc
-        except redis_errors.RedisError as exc:
-            raise StateStoreError(
-                f"Redis at {self._where} rejected {action} (prefix {self._prefix!r}): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        return await call_redis(
+            operation(client),
+            where=self._where,
+            action=action,
+            error=StateStoreError,
+            timed_out=lambda exc: (
+                f"within {self._command_timeout}s while {action}; "
+                "check the server's load or raise command_timeout"
+            ),
+            scope=f" (prefix {self._prefix!r})",
+        )

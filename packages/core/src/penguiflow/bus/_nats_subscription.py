@@ -1,0 +1,183 @@
+"""The subscription and delivery classes of `penguiflow.bus.nats.NatsJetStreamBus`.
+
+A `NatsSubscription` is one group member: an async iterator of
+`NatsDelivery` s fed by fetches on a JetStream pull consumer. Imports the
+nats-py driver at import time; only `penguiflow.bus.nats` imports this module,
+inside its guarded driver import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import random
+from typing import TYPE_CHECKING, Any, Self
+
+from nats import errors as nats_errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from penguiflow.bus._codec import decode_envelope
+from penguiflow.bus.base import BusEnvelope, BusError, Delivery
+
+if TYPE_CHECKING:
+    from penguiflow.bus.nats import NatsJetStreamBus
+
+__all__ = ["BEST_EFFORT", "POLL_S", "NatsDelivery", "NatsSubscription", "cancel_and_wait"]
+
+POLL_S = (0.8, 1.0)
+"""Bounds of a fetch's length, drawn afresh each time."""
+
+BEST_EFFORT = (nats_errors.Error, OSError, ValueError)
+"""Errors of a best-effort nak/unsubscribe; what they fail to do, ack_wait does later."""
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it is done, without raising its outcome."""
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+
+
+class NatsDelivery:
+    """One fetched JetStream message, held by the application until acknowledged."""
+
+    __slots__ = ("_envelope", "_msg", "_owner", "_redelivered", "_settled")
+
+    def __init__(self, owner: NatsSubscription, msg: Msg, envelope: BusEnvelope) -> None:
+        self._owner = owner
+        self._msg = msg
+        self._envelope = envelope
+        self._redelivered = msg.metadata.num_delivered > 1
+        self._settled = False
+
+    @property
+    def envelope(self) -> BusEnvelope:
+        """The message."""
+        return self._envelope
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether an earlier delivery of this message was not acknowledged in time."""
+        return self._redelivered
+
+    async def ack(self) -> None:
+        """Acknowledge the message; a no-op once acknowledged or given back on close."""
+        if self._settled:
+            return
+        await self._owner.bus._call(
+            f"acknowledging message {self._envelope.message_id!r}", lambda js: self._msg.ack()
+        )
+        self._settled = True
+        self._owner.unacked.discard(self)
+
+    async def _give_back(self) -> None:
+        if not self._settled:
+            self._settled = True
+            with contextlib.suppress(*BEST_EFFORT):
+                await self._msg.nak()
+
+    def __repr__(self) -> str:
+        envelope = self._envelope
+        return (
+            f"<NatsDelivery topic={envelope.topic!r} id={envelope.message_id!r} "
+            f"redelivered={self._redelivered}>"
+        )
+
+
+class NatsSubscription:
+    """A group member's async iterator of deliveries, fed by fetches on a pull consumer.
+
+    One task iterates it; any task may close it.
+    """
+
+    def __init__(
+        self,
+        bus: NatsJetStreamBus,
+        pull: JetStreamContext.PullSubscription,
+        *,
+        topic: str,
+        group: str,
+        consumer: str,
+        batch: int,
+    ) -> None:
+        self.bus = bus
+        self.unacked: set[NatsDelivery] = set()
+        self._pull = pull
+        self._topic = topic
+        self._group = group
+        self._consumer = consumer
+        self._batch = batch
+        self._buffer: collections.deque[Msg] = collections.deque()
+        self._closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        while not self._closing.done():
+            if self._buffer:
+                return await self._deliver(self._buffer.popleft())
+            await self._fill()
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        """Stop receiving and give unacknowledged deliveries back to the group; idempotent."""
+        if self._closing.done():
+            return
+        self._closing.set_result(None)
+        self.bus._subscriptions.discard(self)
+        pending, self.unacked = self.unacked, set()
+        for delivery in pending:
+            await delivery._give_back()
+        while self._buffer:
+            with contextlib.suppress(*BEST_EFFORT):
+                await self._buffer.popleft().nak()
+        with contextlib.suppress(*BEST_EFFORT):
+            await self._pull.unsubscribe()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closing.done() else "open"
+        return (
+            f"<NatsSubscription topic={self._topic!r} group={self._group!r} "
+            f"consumer={self._consumer!r} {state}>"
+        )
+
+    async def _deliver(self, msg: Msg) -> Delivery:
+        try:
+            envelope = decode_envelope(msg.data.decode("utf-8", "surrogatepass"))
+        except ValueError as exc:
+            # Terminate it so it cannot jam the group, and say so loudly.
+            with contextlib.suppress(*BEST_EFFORT):
+                await msg.term()
+            meta = msg.metadata
+            raise BusError(
+                f"topic {self._topic!r} held an unreadable message (stream {meta.stream}, "
+                f"sequence {meta.sequence.stream}): {exc}; it was terminated so the group "
+                "can go on; was it published by something other than penguiflow?"
+            ) from exc
+        delivery = NatsDelivery(self, msg, envelope)
+        self.unacked.add(delivery)
+        return delivery
+
+    async def _fill(self) -> None:
+        """Fetch the next batch into the buffer, or return after one bounded wait."""
+        action = f"receiving {self._topic!r} for group {self._group!r}"
+        if not await self.bus._wait_online(self._closing, action):
+            return
+        poll = random.uniform(*POLL_S)
+        fetch = asyncio.ensure_future(self._pull.fetch(self._batch, timeout=poll))
+        try:
+            waiters: set[asyncio.Future[Any]] = {fetch, self._closing}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Keep a batch that arrived just as the caller gave up waiting (it stays ours).
+            await cancel_and_wait(fetch)
+            problem = None if fetch.cancelled() else fetch.exception()
+            if not fetch.cancelled() and problem is None:
+                self._buffer.extend(fetch.result())
+        # A poll that timed out found nothing; errors after close() do not matter.
+        if problem is None or isinstance(problem, TimeoutError) or self._closing.done():
+            return
+        raise self.bus._error(action, problem) from problem
