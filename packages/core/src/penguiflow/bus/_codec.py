@@ -1,4 +1,4 @@
-"""Name checks and the JSON form of a `BusEnvelope`, shared by the bus backends.
+"""Name checks, the JSON form of a `BusEnvelope` and the delivery base shared by the bus backends.
 
 Every backend validates with the same rules, before any I/O, so a bad name
 fails the same way on ``memory://`` as on a broker:
@@ -26,6 +26,7 @@ from typing import Any
 from penguiflow.bus.base import BusEnvelope
 
 __all__ = [
+    "DeliveryBase",
     "check_ack_wait",
     "check_consumer",
     "check_group",
@@ -167,3 +168,26 @@ def decode_envelope(raw: str | bytes) -> BusEnvelope:
     if isinstance(ts, bool) or not isinstance(ts, int | float):
         raise ValueError("ts is not a number")
     return BusEnvelope(topic=topic, body=body, headers=headers, message_id=message_id, ts=float(ts))
+
+
+class DeliveryBase:
+    """What every backend's `Delivery` shares: the envelope and the redelivery flag.
+
+    Backends subclass it and add ``ack()`` with their own acknowledgement.
+    """
+
+    __slots__ = ("_envelope", "_redelivered")
+
+    def __init__(self, envelope: BusEnvelope, redelivered: bool) -> None:
+        self._envelope = envelope
+        self._redelivered = redelivered
+
+    @property
+    def envelope(self) -> BusEnvelope:
+        """The message."""
+        return self._envelope
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether an earlier delivery of this message was not acknowledged in time."""
+        return self._redelivered

@@ -18,7 +18,7 @@ from nats import errors as nats_errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from penguiflow.bus._codec import decode_envelope
+from penguiflow.bus._codec import DeliveryBase, decode_envelope
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery
 
 if TYPE_CHECKING:
@@ -40,27 +40,16 @@ async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
         await asyncio.wait({task})
 
 
-class NatsDelivery:
+class NatsDelivery(DeliveryBase):
     """One fetched JetStream message, held by the application until acknowledged."""
 
-    __slots__ = ("_envelope", "_msg", "_owner", "_redelivered", "_settled")
+    __slots__ = ("_msg", "_owner", "_settled")
 
     def __init__(self, owner: NatsSubscription, msg: Msg, envelope: BusEnvelope) -> None:
+        super().__init__(envelope, msg.metadata.num_delivered > 1)
         self._owner = owner
         self._msg = msg
-        self._envelope = envelope
-        self._redelivered = msg.metadata.num_delivered > 1
         self._settled = False
-
-    @property
-    def envelope(self) -> BusEnvelope:
-        """The message."""
-        return self._envelope
-
-    @property
-    def redelivered(self) -> bool:
-        """Whether an earlier delivery of this message was not acknowledged in time."""
-        return self._redelivered
 
     async def ack(self) -> None:
         """Acknowledge the message; a no-op once acknowledged or given back on close."""

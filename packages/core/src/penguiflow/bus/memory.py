@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from penguiflow.bus._codec import (
+    DeliveryBase,
     check_ack_wait,
     check_consumer,
     check_group,
@@ -132,10 +133,10 @@ class _Group:
         return seq, entry, False
 
 
-class _MemoryDelivery:
+class _MemoryDelivery(DeliveryBase):
     """One delivery of an `InMemoryBus` subscription."""
 
-    __slots__ = ("_envelope", "_group", "_redelivered", "_seq", "_subscription")
+    __slots__ = ("_group", "_seq", "_subscription")
 
     def __init__(
         self,
@@ -145,21 +146,10 @@ class _MemoryDelivery:
         envelope: BusEnvelope,
         redelivered: bool,
     ) -> None:
+        super().__init__(envelope, redelivered)
         self._subscription = subscription
         self._group = group
         self._seq = seq
-        self._envelope = envelope
-        self._redelivered = redelivered
-
-    @property
-    def envelope(self) -> BusEnvelope:
-        """The message."""
-        return self._envelope
-
-    @property
-    def redelivered(self) -> bool:
-        """Whether an earlier delivery of this message was not acknowledged in time."""
-        return self._redelivered
 
     async def ack(self) -> None:
         """Confirm the message was handled; a late or repeated ack is harmless.

@@ -51,6 +51,7 @@ from typing import Any, Self, TypeVar
 
 from penguiflow._cancel_safe import forget_outcome
 from penguiflow.bus._codec import (
+    DeliveryBase,
     check_ack_wait,
     check_consumer,
     check_group,
@@ -89,10 +90,10 @@ def _positive(name: str, value: object, *, integer: bool = False) -> None:
         )
 
 
-class _RedisDelivery:
+class _RedisDelivery(DeliveryBase):
     """One delivery of a `RedisStreamsBus` subscription."""
 
-    __slots__ = ("_entry_id", "_envelope", "_redelivered", "_subscription")
+    __slots__ = ("_entry_id", "_subscription")
 
     def __init__(
         self,
@@ -101,20 +102,9 @@ class _RedisDelivery:
         envelope: BusEnvelope,
         redelivered: bool,
     ) -> None:
+        super().__init__(envelope, redelivered)
         self._subscription = subscription
         self._entry_id = entry_id
-        self._envelope = envelope
-        self._redelivered = redelivered
-
-    @property
-    def envelope(self) -> BusEnvelope:
-        """The message."""
-        return self._envelope
-
-    @property
-    def redelivered(self) -> bool:
-        """Whether an earlier delivery of this message was not acknowledged in time."""
-        return self._redelivered
 
     @property
     def entry_id(self) -> str:
