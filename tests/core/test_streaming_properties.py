@@ -121,13 +121,20 @@ async def run_streams(traces: list[Plan], maxsize: int, sink_seed: int) -> None:
             assert assigned[parent.trace_id] == plan.expected()
 
         # Every stream ended with done=True, so a new trace may reuse its id from 0.
+        # Each reuse chunk is fetched right away: the floes are tiny, and chunks nobody
+        # takes would (rightly) block the next emit through backpressure.
         reuse = Message(payload="reuse", headers=HEADERS)
         for index, plan in enumerate(traces):
             if plan.stream_id is not None:
-                chunk = await flow.emit_chunk(
-                    reuse, "again", stream_id=f"{plan.stream_id}-{index}", to="relay"
+                chunk = await asyncio.wait_for(
+                    flow.emit_chunk(
+                        reuse, "again", stream_id=f"{plan.stream_id}-{index}", to="relay"
+                    ),
+                    10,
                 )
                 assert chunk.seq == 0
+                echoed = await asyncio.wait_for(flow.fetch(trace_id=reuse.trace_id), 10)
+                assert echoed.payload.seq == 0
     finally:
         await flow.stop()
 
