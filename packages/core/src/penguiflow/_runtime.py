@@ -26,6 +26,7 @@ from penguiflow.streaming import StreamSequencer
 from penguiflow.types import Message
 
 if TYPE_CHECKING:
+    from penguiflow._remote_proxy import RemoteNodeProxy
     from penguiflow._worker import NodeWorker
 
 __all__ = ["RUNTIME", "FlowRuntime", "trace_of"]
@@ -63,7 +64,7 @@ class FlowRuntime:
         self.hub = EventHub(list(middlewares))
         self.traces = TraceTable()
         self.streams = StreamSequencer()
-        self.workers: list[NodeWorker] = []
+        self.workers: list[NodeWorker | RemoteNodeProxy] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
         # Awaited before every delivery when the state store's "block" policy is on.
@@ -202,14 +203,18 @@ class FlowRuntime:
         attempt: int = 0,
         latency_ms: float | None = None,
         extra: dict[str, Any] | None = None,
+        ts: float | None = None,
     ) -> None:
-        """Build a `FlowEvent` and queue it for the middlewares (if any); never waits."""
+        """Build a `FlowEvent` and queue it for the middlewares (if any); never waits.
+
+        ``ts`` replaces the current time for events that happened elsewhere (a remote worker).
+        """
         if not self.hub.listeners:
             return
         state = self.traces.get(trace_id) if trace_id is not None else None
         event = FlowEvent(
             event_type=event_type,
-            ts=time.time(),
+            ts=time.time() if ts is None else ts,
             node_name=node.name if node is not None else None,
             node_id=node.node_id if node is not None else None,
             trace_id=trace_id,

@@ -112,6 +112,7 @@ class NodeWorker:
                 else:
                     streak += 1
                 try:
+                    # Inlined `process` (this is the per-hop path).
                     if isinstance(item, Message):
                         await self._process_envelope(item)
                     else:
@@ -127,6 +128,13 @@ class NodeWorker:
                     )
         except FloeClosed:
             return
+
+    async def process(self, item: Any) -> None:
+        """Run the node on one item taken from its inbox and route what it returns."""
+        if isinstance(item, Message):
+            await self._process_envelope(item)
+        else:
+            await self._process_payload(item)
 
     async def _process_payload(self, item: Any) -> None:
         try:

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import json
 import os
 import re
@@ -36,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 
+from penguiflow._factories import FactoryError, call_factory, is_factory_spec
 from penguiflow.state.base import StateStore, StateStoreError, StoredEvent
 
 __all__ = ["ENV_STATE_STORE", "AdminError", "build_parser", "main", "render_history", "replay"]
@@ -44,7 +43,6 @@ ENV_STATE_STORE = "PENGUIFLOW_STATE_STORE"
 """Environment variable read when ``--state-store`` is not given."""
 
 _PROG = "penguiflow-admin"
-_FACTORY = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 _DETAIL_WIDTH = 120
 # Event kinds that end one attempt of a node.
@@ -141,7 +139,7 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
 
 async def _open(spec: str, options: dict[str, Any]) -> StateStore:
     if "://" not in spec:
-        if not _FACTORY.fullmatch(spec):
+        if not is_factory_spec(spec):
             raise AdminError(
                 "--state-store must be a URL (sqlite:///path.db, postgresql://..., redis://...) "
                 f"or module:factory; got {spec!r}",
@@ -172,29 +170,10 @@ async def _open(spec: str, options: dict[str, Any]) -> StateStore:
 
 
 async def _from_factory(spec: str) -> StateStore:
-    module_name, _, attribute = spec.partition(":")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        # A console script does not see the working directory; `python -m` does. Match it.
-        sys.path.insert(0, os.getcwd())
     try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AdminError(f"cannot import module {module_name!r} (from {spec!r}): {exc}") from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise AdminError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if not callable(target):
-        raise AdminError(f"{spec} is not callable; it must be a factory returning a StateStore")
-    try:
-        store = target()
-        if inspect.isawaitable(store):
-            store = await store
-    except (StateStoreError, ImportError, AdminError):
-        raise
-    except Exception as exc:
-        raise AdminError(f"{spec}() failed: {type(exc).__name__}: {exc}") from None
+        store = await call_factory(spec, "a StateStore")
+    except FactoryError as exc:
+        raise AdminError(str(exc)) from None
     if not isinstance(store, StateStore):
         raise AdminError(
             f"{spec}() returned {type(store).__name__}, which is not a StateStore "

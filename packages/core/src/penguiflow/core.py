@@ -19,6 +19,8 @@ from penguiflow.types import Message, StreamChunk
 
 if TYPE_CHECKING:
     from penguiflow._persistence import EventPersister, StatePolicy
+    from penguiflow._remote_proxy import RemoteNodeProxy
+    from penguiflow.bus.base import MessageBus
     from penguiflow.state.base import StateStore, StoredEvent
 
 __all__ = ["DEFAULT_QUEUE_MAXSIZE", "Context", "CycleError", "Floe", "PenguiFlow", "create"]
@@ -49,11 +51,20 @@ class PenguiFlow:
         state_store_policy: What to do when the store lags: ``"drop"`` (never
             wait; events beyond a 10,000 backlog are dropped and counted) or
             ``"block"`` (deliveries wait while 1,000 events are pending).
+        message_bus: A `penguiflow.bus.MessageBus` carrying the traffic of the
+            ``remote_nodes``. The flow does not close it.
+        remote_nodes: Nodes (or names) run by worker processes
+            (`penguiflow.distributed.RemoteWorker`) instead of this process.
+            At most ``queue_maxsize`` (64 if unbounded) of each one's messages
+            are out at once.
+        bus_namespace: Prefix of the flow's bus topics; by default a hash of
+            the graph, so workers building the same flow find them.
 
     Raises:
         CycleError: The graph has a cycle nobody allowed.
-        TypeError: An adjacency or middleware has the wrong type.
-        ValueError: Bad ``queue_maxsize``, duplicate node names, empty flow.
+        TypeError: An adjacency, middleware or the bus has the wrong type.
+        ValueError: Bad ``queue_maxsize``, duplicate node names, empty flow,
+            unknown ``remote_nodes`` or remote nodes without a bus.
     """
 
     def __init__(
@@ -65,6 +76,9 @@ class PenguiFlow:
         emit_errors_to_rookery: bool = False,
         state_store: StateStore | None = None,
         state_store_policy: StatePolicy = "drop",
+        message_bus: MessageBus | None = None,
+        remote_nodes: Sequence[Node | str] = (),
+        bus_namespace: str | None = None,
     ) -> None:
         if type(queue_maxsize) is not int or queue_maxsize < 0:
             raise ValueError(
@@ -85,8 +99,40 @@ class PenguiFlow:
         self._persister: EventPersister | None = None
         if state_store is not None:
             self._persister = self._attach_store(state_store, state_store_policy)
+        self._bus = message_bus
+        self._remote = self._check_remote(message_bus, remote_nodes)
+        self._namespace: str | None = None
+        if bus_namespace is not None:
+            from penguiflow._bus_names import check_namespace
+
+            self._namespace = check_namespace(bus_namespace)
         self._state = "created"
         self._stopped: asyncio.Event | None = None
+
+    def _check_remote(self, bus: Any, remote_nodes: Sequence[Node | str]) -> frozenset[Node]:
+        if isinstance(remote_nodes, str | Node):
+            remote_nodes = [remote_nodes]
+        remote: set[Node] = set()
+        for entry in remote_nodes:
+            name: object = entry.name if isinstance(entry, Node) else entry
+            node = self._graph.node_named(name) if isinstance(name, str) else None
+            if node is None or (isinstance(entry, Node) and node is not entry):
+                known = [n.name for n in self._graph.nodes]
+                raise ValueError(f"remote_nodes names {entry!r}, not a node of this flow {known}")
+            remote.add(node)
+        if bus is not None:
+            from penguiflow.bus.base import MessageBus
+
+            if not isinstance(bus, MessageBus):
+                raise TypeError(
+                    f"message_bus must be a penguiflow.bus.MessageBus; got {type(bus).__name__}"
+                )
+        elif remote:
+            raise ValueError(
+                f"remote_nodes {sorted(n.name for n in remote)} need a message_bus to reach "
+                "their workers: create(..., message_bus=await open_bus(url))"
+            )
+        return frozenset(remote)
 
     # -- introspection ---------------------------------------------------
     @property
@@ -117,6 +163,25 @@ class PenguiFlow:
     @emit_errors_to_rookery.setter
     def emit_errors_to_rookery(self, value: bool) -> None:
         self._runtime.emit_errors_to_rookery = bool(value)
+
+    @property
+    def message_bus(self) -> MessageBus | None:
+        """The bus carrying the remote nodes' traffic, if any."""
+        return self._bus
+
+    @property
+    def remote_nodes(self) -> frozenset[Node]:
+        """Nodes run by worker processes (see `penguiflow.distributed`)."""
+        return self._remote
+
+    @property
+    def bus_namespace(self) -> str:
+        """Prefix of this flow's bus topics (by default derived from the graph's shape)."""
+        if self._namespace is None:
+            from penguiflow._bus_names import flow_namespace
+
+            self._namespace = flow_namespace(self._graph)
+        return self._namespace
 
     @property
     def state_store(self) -> StateStore | None:
@@ -212,13 +277,31 @@ class PenguiFlow:
         runtime = self._runtime
         runtime.hub.start()
         for node in self._graph.nodes:
-            worker = NodeWorker(runtime, node, registry)
+            worker = (
+                NodeWorker(runtime, node, registry)
+                if node not in self._remote
+                else self._remote_proxy(node, registry)
+            )
             task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}")
             task.add_done_callback(_report_worker_crash)
             worker.task = task
             runtime.workers.append(worker)
             runtime.tasks.append(task)
         self._state = "running"
+
+    def _remote_proxy(self, node: Node, registry: ModelRegistry | None) -> RemoteNodeProxy:
+        from penguiflow._remote_proxy import RemoteNodeProxy
+        from penguiflow.distributed import registry_models
+
+        assert self._bus is not None  # checked in __init__
+        return RemoteNodeProxy(
+            self._runtime,
+            node,
+            self._bus,
+            namespace=self.bus_namespace,
+            max_inflight=self._runtime.queue_maxsize or DEFAULT_QUEUE_MAXSIZE,
+            models=registry_models(registry),
+        )
 
     async def stop(self) -> None:
         """Cancel every worker and wait for them; idempotent and bounded.

@@ -1,0 +1,337 @@
+"""The owner's side of a remote node: send its messages over the bus, route the results back.
+
+Design notes. In the owning flow a remote node keeps its inbox and its
+outgoing floes; only the worker task is replaced by this proxy, so routing,
+backpressure and trace accounting stay the runtime's own:
+
+* The proxy takes a message from the inbox (at most ``max_inflight`` out at
+  once), publishes it as a request on the node's topic with a fresh
+  ``message_id``, and remembers it as *pending*. The message still counts
+  for its trace, exactly as if a local worker were processing it.
+* A reader consumes this flow's reply topic (an ephemeral group, created
+  before the first request). A reply names its request; the outputs it
+  carries are delivered to the node's successors / Rookery, the events the
+  worker recorded are replayed to the middlewares (so history and metrics
+  look the same as in-process), and only then is the request's trace count
+  released and the reply acknowledged.
+* A reply for a request that is no longer pending is a duplicate (the
+  request was redelivered to a second worker after the first one died or
+  ran past ``ack_wait_s``) or belongs to a cancelled trace: it is
+  acknowledged and dropped, so each request is routed exactly once.
+* ``cancel_trace`` forgets the trace's pending requests and publishes a
+  cancel notice that every worker sees; a worker running it is interrupted.
+* When the message cannot be encoded, or the bus refuses it, or the reply
+  reader dies, the affected trace gets a ``REMOTE_ERROR`` FlowError:
+  nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._bus_names import control_topic, new_id, node_topic, reply_topic
+from penguiflow._envelope import rewrap
+from penguiflow._runtime import FlowRuntime, trace_of
+from penguiflow._wire import WireError, decode_item, encode_item
+from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
+from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
+from penguiflow.floe import Floe, FloeClosed
+from penguiflow.node import Node
+from penguiflow.types import FinalAnswer, Message
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = [
+    "ROOKERY_TARGET",
+    "RUNTIME_TARGET",
+    "RemoteNodeProxy",
+    "ack_quietly",
+    "close_quietly",
+    "remote_error",
+]
+
+logger = logging.getLogger("penguiflow.distributed")
+
+ROOKERY_TARGET = "@rookery"
+"""Reply output target: the node's floe to Rookery."""
+RUNTIME_TARGET = "@runtime"
+"""Reply output target: runtime-made results (FlowErrors, deadline answers)."""
+
+_CLOSE_TIMEOUT_S = 5.0
+# Events the owner makes itself when it handles the reply (not replayed from the worker).
+_OWNER_EVENTS = frozenset({"node_failed"})
+
+
+@dataclass(slots=True)
+class _Pending:
+    trace_id: str | None
+    item: Any
+
+
+class RemoteNodeProxy:
+    """Stands in for a node's worker when the node runs in worker processes."""
+
+    def __init__(
+        self,
+        runtime: FlowRuntime,
+        node: Node,
+        bus: MessageBus,
+        *,
+        namespace: str,
+        max_inflight: int,
+        models: tuple[type[BaseModel], ...],
+    ) -> None:
+        self.runtime = runtime
+        self.node = node
+        self.bus = bus
+        self.inbox = runtime.inboxes[node]
+        self.namespace = namespace
+        self.owner_id = new_id()
+        self.topic = node_topic(namespace, node.name)
+        self.reply_topic = reply_topic(namespace, self.owner_id)
+        self.models = models
+        self.targets: dict[str, Floe] = {f.target.name: f for f in runtime.out_floes[node]}
+        rookery = runtime.rookery_floes.get(node)
+        if rookery is not None:
+            self.targets[ROOKERY_TARGET] = rookery
+        self.pending: dict[str, _Pending] = {}
+        self.slots = asyncio.Semaphore(max_inflight)
+        self.discarded = 0
+        self.broken: str | None = None
+        # Read by FlowRuntime.inflight / cancel like a NodeWorker's.
+        self.current_trace: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._notices: set[asyncio.Task[None]] = set()
+
+    # -- sending ---------------------------------------------------------
+    async def run(self) -> None:
+        """Forward the node's inbox to the bus until the flow stops."""
+        try:
+            replies = await self.bus.subscribe(
+                self.reply_topic,
+                group=f"reply-{self.owner_id}",
+                consumer=self.owner_id,
+                ephemeral=True,
+            )
+        except (BusError, OSError) as exc:
+            self.broken = f"cannot subscribe to {self.reply_topic!r}: {exc}"
+            replies = None
+        reader = (
+            asyncio.get_running_loop().create_task(
+                self._read(replies), name=f"penguiflow-remote-replies:{self.node.name}"
+            )
+            if replies is not None
+            else None
+        )
+        try:
+            while True:
+                await self.slots.acquire()
+                try:
+                    item = await self.inbox.take()
+                except BaseException:
+                    self.slots.release()
+                    raise
+                await self._send(item)
+        except FloeClosed:
+            return
+        finally:
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
+            if replies is not None:
+                await close_quietly(replies)
+
+    async def _send(self, item: Any) -> None:
+        runtime = self.runtime
+        trace_id = trace_of(item)
+        state = runtime.traces.get(trace_id) if trace_id is not None else None
+        if state is not None and state.cancelled:
+            self._finish(trace_id)
+            return
+        if self.broken is not None:
+            await self._fail(trace_id, item, f"remote node unavailable: {self.broken}")
+            return
+        request_id = new_id() + new_id()
+        try:
+            body = {"item": encode_item(item, f"remote node {self.node.name!r}")}
+        except WireError as exc:
+            await self._fail(trace_id, item, str(exc))
+            return
+        envelope = BusEnvelope(
+            topic=self.topic,
+            body=body,
+            headers={
+                "reply_to": self.reply_topic,
+                "trace_id": trace_id or "",
+                "node": self.node.name,
+            },
+            message_id=request_id,
+        )
+        self.pending[request_id] = _Pending(trace_id, item)
+        try:
+            await self.bus.publish(envelope)
+        except (BusError, OSError) as exc:
+            if self.pending.pop(request_id, None) is not None:
+                await self._fail(trace_id, item, f"publishing to {self.topic!r} failed: {exc}")
+            return
+        runtime.emit_event("remote_dispatch", self.node, trace_id, extra={"request_id": request_id})
+
+    # -- receiving -------------------------------------------------------
+    async def _read(self, replies: Subscription) -> None:
+        try:
+            async for delivery in replies:
+                await self._handle(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.broken = f"the reply subscription on {self.reply_topic!r} failed: {exc}"
+            logger.error("remote node %r: %s", self.node.name, self.broken)
+            for request_id in list(self.pending):
+                entry = self.pending.pop(request_id)
+                await self._fail(entry.trace_id, entry.item, self.broken)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        body = delivery.envelope.body
+        entry = self.pending.pop(str(body.get("request")), None)
+        if entry is None:
+            # A redelivered request answered twice, or a trace cancelled meanwhile.
+            self.discarded += 1
+            self.runtime.emit_event(
+                "remote_discarded",
+                self.node,
+                delivery.envelope.headers.get("trace_id") or None,
+                extra={"request_id": body.get("request"), "worker": body.get("worker")},
+            )
+            await ack_quietly(delivery)
+            return
+        try:
+            self._replay(body.get("events"), entry.trace_id, body.get("worker"))
+            for output in body.get("outputs") or ():
+                item = decode_item(output.get("item"), self.models)
+                await self._route(str(output.get("to")), item, entry)
+        except TraceCancelled:
+            pass
+        except (WireError, TypeError, AttributeError) as exc:
+            await self._fail(entry.trace_id, entry.item, f"unreadable reply: {exc}", done=False)
+        finally:
+            self._finish(entry.trace_id)
+        await ack_quietly(delivery)
+
+    async def _route(self, target: str, item: Any, entry: _Pending) -> None:
+        runtime = self.runtime
+        if target == RUNTIME_TARGET:
+            if isinstance(item, FlowError):
+                await self._runtime_result(item, entry)
+            else:
+                await runtime.deliver(runtime.runtime_floe, item)
+            return
+        floe = self.targets.get(target)
+        if floe is None:
+            raise WireError(f"the reply routes to {target!r}; {self.node.name!r} does not feed it")
+        await runtime.deliver(floe, item)
+
+    async def _runtime_result(self, error: FlowError, entry: _Pending) -> None:
+        runtime = self.runtime
+        if error.code is not FlowErrorCode.DEADLINE_EXCEEDED:
+            await runtime.report_failure(error)
+            return
+        # Same rule as a local deadline skip: one final answer per trace.
+        state = runtime.traces.get(entry.trace_id) if entry.trace_id else None
+        if state is None or state.finalized:
+            return
+        state.finalized = True
+        final: Any = error
+        if not runtime.emit_errors_to_rookery and isinstance(entry.item, Message):
+            final = rewrap(entry.item, FinalAnswer(text=error.message))
+        await runtime.deliver(runtime.runtime_floe, final)
+
+    def _replay(self, events: Any, trace_id: str | None, worker: Any) -> None:
+        runtime = self.runtime
+        if not runtime.hub.listeners or not isinstance(events, list):
+            return
+        for event in events:
+            if not isinstance(event, dict) or event.get("event") in _OWNER_EVENTS:
+                continue
+            extra = dict(event.get("extra") or {})
+            extra["worker"] = worker
+            runtime.emit_event(
+                str(event.get("event")),
+                self.node,
+                trace_id,
+                attempt=int(event.get("attempt") or 0),
+                latency_ms=event.get("latency_ms"),
+                extra=extra,
+                ts=event.get("ts"),
+            )
+
+    # -- cancellation and failures ----------------------------------------
+    def cancel_trace(self, trace_id: str) -> None:
+        """Drop the trace's pending requests and tell every worker to stop it."""
+        for request_id, entry in list(self.pending.items()):
+            if entry.trace_id == trace_id:
+                del self.pending[request_id]
+                self._finish(trace_id)
+        notice = BusEnvelope(
+            topic=control_topic(self.namespace),
+            body={"cancel": trace_id},
+            headers={"trace_id": trace_id, "node": self.node.name},
+        )
+        task = asyncio.get_running_loop().create_task(self._publish_notice(notice))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _publish_notice(self, notice: BusEnvelope) -> None:
+        try:
+            await self.bus.publish(notice)
+        except (BusError, OSError) as exc:
+            # The owner already dropped the trace's results; workers finish it for nothing.
+            logger.warning("could not tell workers to cancel trace %r: %s", notice.body, exc)
+
+    def _finish(self, trace_id: str | None) -> None:
+        self.slots.release()
+        if trace_id is not None:
+            self.runtime.traces.done(trace_id)
+
+    async def _fail(self, trace_id: str | None, item: Any, text: str, *, done: bool = True) -> None:
+        """Report ``item`` as failed remotely (a ``REMOTE_ERROR``), then release it."""
+        error = remote_error(self.node, trace_id, text)
+        try:
+            await self.runtime.report_failure(error)
+        except (TraceCancelled, FloeClosed):
+            pass
+        finally:
+            if done:
+                self._finish(trace_id)
+
+
+def remote_error(node: Node, trace_id: str | None, text: str) -> FlowError:
+    """A ``REMOTE_ERROR`` FlowError of ``node`` for ``trace_id``."""
+    return FlowError(
+        trace_id=trace_id,
+        node_name=node.name,
+        node_id=node.node_id,
+        code=FlowErrorCode.REMOTE_ERROR,
+        message=f"node {node.name!r} (remote): {text}",
+    )
+
+
+async def ack_quietly(delivery: Delivery) -> None:
+    """Acknowledge ``delivery``; a failure only means it comes back (and is deduplicated)."""
+    try:
+        await delivery.ack()
+    except (BusError, OSError) as exc:
+        logger.warning("could not acknowledge %r: %s", delivery, exc)
+
+
+async def close_quietly(subscription: Subscription) -> None:
+    """Close ``subscription`` within a few seconds, logging instead of raising."""
+    try:
+        await asyncio.wait_for(asyncio.shield(subscription.close()), _CLOSE_TIMEOUT_S)
+    except (TimeoutError, BusError, OSError) as exc:
+        logger.warning("closing %r failed: %s", subscription, exc)

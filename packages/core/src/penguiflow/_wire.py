@@ -1,0 +1,198 @@
+"""How flow traffic crosses process boundaries: messages, payloads and errors as JSON.
+
+Design notes. A remote node and its owning flow run the same flow code, so
+pydantic models travel *by name*: a model instance is written as
+``{"__pf_model__": "module:QualName", "data": {...}}`` and rebuilt on the
+other side by validating ``data`` with that class. The class is looked up
+among modules the receiving process has *already imported* (the flow's own
+modules) and among the models registered for the flow; a message can never
+make a process import code. Plain JSON values (``None``, ``bool``, ``int``,
+``float``, ``str``, lists, dicts with string keys) travel as they are;
+anything else is refused when sending, naming the node and the type, so a
+payload that cannot cross is reported where it is produced.
+
+An item on the wire is one of::
+
+    {"kind": "message", "message": {headers, trace_id, ts, deadline_s, meta}, "payload": value}
+    {"kind": "error", "error": FlowError.to_payload()}
+    {"kind": "payload", "payload": value}
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from penguiflow.errors import FlowError, FlowErrorCode
+from penguiflow.types import Headers, Message
+
+__all__ = ["WireError", "decode_item", "encode_item", "model_name"]
+
+_MODEL_KEY = "__pf_model__"
+
+
+class WireError(ValueError):
+    """A value cannot be sent to, or read back from, another process."""
+
+
+def model_name(cls: type[BaseModel]) -> str:
+    """Return the ``module:QualName`` a model class travels under."""
+    module = cls.__module__
+    if module == "__main__":
+        # `python -m pkg.mod` runs pkg.mod as __main__; the worker imports it as pkg.mod.
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if spec is not None and spec.name:
+            module = spec.name
+    return f"{module}:{cls.__qualname__}"
+
+
+def encode_item(item: Any, where: str) -> dict[str, Any]:
+    """Return the JSON-safe wire form of a flow item (``where`` names the sender in errors).
+
+    Raises:
+        WireError: Something in it is neither JSON nor a pydantic model.
+    """
+    if isinstance(item, Message):
+        return {
+            "kind": "message",
+            "message": {
+                "headers": item.headers.model_dump(mode="json"),
+                "trace_id": item.trace_id,
+                "ts": item.ts,
+                "deadline_s": item.deadline_s,
+                "meta": _encode(item.meta, where, "meta"),
+            },
+            "payload": _encode(item.payload, where, "payload"),
+        }
+    if isinstance(item, FlowError):
+        return {"kind": "error", "error": item.to_payload()}
+    return {"kind": "payload", "payload": _encode(item, where, "payload")}
+
+
+def decode_item(data: Any, models: Iterable[type[BaseModel]] = ()) -> Any:
+    """Rebuild a flow item from `encode_item`'s output.
+
+    Args:
+        data: The wire form.
+        models: Model classes to resolve by name besides the loaded modules'
+            (the flow's registered models).
+
+    Raises:
+        WireError: The data is malformed or names a model this process does not know.
+    """
+    if not isinstance(data, dict):
+        raise WireError(f"a wire item must be an object, got {type(data).__name__}")
+    known = {model_name(cls): cls for cls in models}
+    kind = data.get("kind")
+    if kind == "message":
+        fields = data.get("message")
+        if not isinstance(fields, dict):
+            raise WireError("a wire message has no 'message' object")
+        try:
+            return Message(
+                payload=_decode(data.get("payload"), known),
+                headers=Headers.model_validate(fields.get("headers")),
+                trace_id=fields["trace_id"],
+                ts=fields["ts"],
+                deadline_s=fields.get("deadline_s"),
+                meta=_decode(fields.get("meta") or {}, known),
+            )
+        except (KeyError, ValidationError) as exc:
+            raise WireError(f"malformed wire message: {exc}") from None
+    if kind == "error":
+        return _decode_error(data.get("error"))
+    if kind == "payload":
+        return _decode(data.get("payload"), known)
+    raise WireError(f"unknown wire item kind {kind!r}")
+
+
+def _encode(value: Any, where: str, path: str) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise WireError(f"{where}: {path} is {value!r}, which JSON cannot carry")
+        return value
+    if isinstance(value, BaseModel):
+        return {_MODEL_KEY: model_name(type(value)), "data": value.model_dump(mode="json")}
+    if isinstance(value, list | tuple):
+        return [_encode(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, v in value.items():
+            if not isinstance(key, str):
+                raise WireError(f"{where}: {path} has a non-string key {key!r}")
+            if key == _MODEL_KEY:
+                raise WireError(f"{where}: {path} uses the reserved key {_MODEL_KEY!r}")
+            out[key] = _encode(v, where, f"{path}[{key!r}]")
+        return out
+    raise WireError(
+        f"{where}: {path} is a {type(value).__qualname__}, which cannot be sent to another "
+        "process; use a pydantic model or JSON data (str, int, float, bool, None, list, dict)"
+    )
+
+
+def _decode(value: Any, known: dict[str, type[BaseModel]]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, known) for v in value]
+    if not isinstance(value, dict):
+        return value
+    name = value.get(_MODEL_KEY)
+    if name is None:
+        return {k: _decode(v, known) for k, v in value.items()}
+    cls = known.get(name) if isinstance(name, str) else None
+    if cls is None:
+        cls = _loaded_model(name)
+    try:
+        return cls.model_validate(value.get("data"))
+    except ValidationError as exc:
+        raise WireError(f"received data does not fit model {name}: {exc}") from None
+
+
+def _loaded_model(name: Any) -> type[BaseModel]:
+    if not isinstance(name, str) or ":" not in name:
+        raise WireError(f"malformed model name {name!r} on the wire")
+    module_name, _, qualname = name.partition(":")
+    target: Any = sys.modules.get(module_name)
+    if target is None and module_name == _main_name():
+        target = sys.modules.get("__main__")
+    if target is None:
+        raise WireError(
+            f"model {name} is not loaded in this process: import module {module_name!r} in "
+            "the flow factory's module (or register the model in the ModelRegistry)"
+        )
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if not (isinstance(target, type) and issubclass(target, BaseModel)):
+        raise WireError(f"{name} is not a pydantic model in this process")
+    return target
+
+
+def _main_name() -> str | None:
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name if spec is not None else None
+
+
+def _decode_error(data: Any) -> FlowError:
+    if not isinstance(data, dict):
+        raise WireError("a wire error has no 'error' object")
+    try:
+        code = FlowErrorCode(str(data.get("code")))
+    except ValueError:
+        code = FlowErrorCode.REMOTE_ERROR
+    metadata = dict(data.get("metadata") or {})
+    original = data.get("original_exc")
+    if isinstance(original, dict):
+        metadata.setdefault("original_exc", original)
+    return FlowError(
+        trace_id=data.get("trace_id"),
+        node_name=data.get("node_name"),
+        node_id=data.get("node_id"),
+        code=code,
+        message=str(data.get("message", "")),
+        metadata=metadata,
+    )
