@@ -52,6 +52,7 @@ __all__ = [
     "RemoteNodeProxy",
     "ack_quietly",
     "close_quietly",
+    "publish_patiently",
     "remote_error",
 ]
 
@@ -63,6 +64,10 @@ RUNTIME_TARGET = "@runtime"
 """Reply output target: runtime-made results (FlowErrors, deadline answers)."""
 
 _CLOSE_TIMEOUT_S = 5.0
+PUBLISH_PATIENCE_S = 60.0
+"""How long a publish is retried while the broker is unreachable before the message fails."""
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 2.0
 # Events the owner makes itself when it handles the reply (not replayed from the worker).
 _OWNER_EVENTS = frozenset({"node_failed"})
 
@@ -175,7 +180,7 @@ class RemoteNodeProxy:
         )
         self.pending[request_id] = _Pending(trace_id, item)
         try:
-            await self.bus.publish(envelope)
+            await publish_patiently(self.bus, envelope, PUBLISH_PATIENCE_S)
         except (BusError, OSError) as exc:
             if self.pending.pop(request_id, None) is not None:
                 await self._fail(trace_id, item, f"publishing to {self.topic!r} failed: {exc}")
@@ -288,7 +293,7 @@ class RemoteNodeProxy:
 
     async def _publish_notice(self, notice: BusEnvelope) -> None:
         try:
-            await self.bus.publish(notice)
+            await publish_patiently(self.bus, notice, PUBLISH_PATIENCE_S)
         except (BusError, OSError) as exc:
             # The owner already dropped the trace's results; workers finish it for nothing.
             logger.warning("could not tell workers to cancel trace %r: %s", notice.body, exc)
@@ -319,6 +324,29 @@ def remote_error(node: Node, trace_id: str | None, text: str) -> FlowError:
         code=FlowErrorCode.REMOTE_ERROR,
         message=f"node {node.name!r} (remote): {text}",
     )
+
+
+async def publish_patiently(bus: MessageBus, envelope: BusEnvelope, patience_s: float) -> None:
+    """Publish ``envelope``, retrying with backoff while the broker is unreachable.
+
+    A retry may store the envelope twice if the broker took the first attempt
+    but the answer was lost; receivers deduplicate by ``message_id``.
+
+    Raises:
+        BusError: Still failing after ``patience_s`` seconds (the last error).
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience_s
+    delay = _RETRY_FIRST_S
+    while True:
+        try:
+            await bus.publish(envelope)
+            return
+        except (BusError, OSError):
+            if loop.time() + delay > give_up:
+                raise
+        await asyncio.sleep(delay)  # backoff while the broker is away
+        delay = min(delay * 2, _RETRY_MAX_S)
 
 
 async def ack_quietly(delivery: Delivery) -> None:

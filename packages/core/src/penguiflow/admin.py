@@ -27,13 +27,13 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
+from penguiflow._cli_support import CliError, OneLineParser, fail, parse_options, redact
 from penguiflow._factories import FactoryError, call_factory, is_factory_spec
 from penguiflow.state.base import StateStore, StateStoreError, StoredEvent
 
@@ -43,30 +43,18 @@ ENV_STATE_STORE = "PENGUIFLOW_STATE_STORE"
 """Environment variable read when ``--state-store`` is not given."""
 
 _PROG = "penguiflow-admin"
-_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 _DETAIL_WIDTH = 120
 # Event kinds that end one attempt of a node.
 _ATTEMPT_ENDS = ("node_success", "node_error", "node_timeout", "node_cancelled")
 
 
-class AdminError(Exception):
+class AdminError(CliError):
     """A failure reported as one line; ``exit_code`` is 2 for bad usage, 1 for a runtime failure."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage dump) and exit with 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise AdminError(f"{message} (see '{self.prog} --help')", exit_code=2)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``penguiflow-admin``."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=_PROG,
         description="Inspect the durable history PenguiFlow saved to a StateStore.",
         epilog=f"--state-store defaults to ${ENV_STATE_STORE}. Exit status: 0 ok, "
@@ -109,32 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- opening the store ---------------------------------------------------------------
-
-
-def _redact(url: str) -> str:
-    """Hide a password embedded in a URL before printing it."""
-    return _URL_PASSWORD.sub(r"\1***@", url)
-
-
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` store options; numbers and true/false become int/float/bool."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise AdminError(f"--store-option takes KEY=VALUE; got {pair!r}", exit_code=2)
-        value: Any = text
-        if text.lower() in ("true", "false"):
-            value = text.lower() == "true"
-        else:
-            for convert in (int, float):
-                try:
-                    value = convert(text)
-                    break
-                except ValueError:
-                    continue
-        options[key] = value
-    return options
 
 
 async def _open(spec: str, options: dict[str, Any]) -> StateStore:
@@ -468,8 +430,8 @@ def _render_replay(story: dict[str, Any], out: TextIO) -> None:
 async def _command(args: argparse.Namespace, spec: str, out: TextIO) -> None:
     if not args.timeout > 0:
         raise AdminError(f"--timeout must be > 0; got {args.timeout}", exit_code=2)
-    where = _redact(spec)
-    options = _options(args.store_option)
+    where = redact(spec)
+    options = parse_options(args.store_option, "--store-option")
     try:
         async with asyncio.timeout(args.timeout):
             events = await _load(spec, options, args.trace_id, args.tenant)
@@ -508,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exit_code=2,
             )
         asyncio.run(_command(args, spec.strip(), sys.stdout))
-    except AdminError as exc:
+    except CliError as exc:
         return _fail(str(exc), exc.exit_code)
     except StateStoreError as exc:
         return _fail(str(exc), 1)
@@ -526,9 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    print(f"{_PROG}: error: {line or 'failed'}", file=sys.stderr)
-    return code
+    return fail(_PROG, message, code)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Commands::
 
-    penguiflow worker module:factory --node NAME --bus URL [--concurrency N]
-                      [--ack-wait SECONDS] [--namespace NS] [--consumer NAME]
+    penguiflow worker module:factory --node NAME --bus URL [-o KEY=VALUE ...]
+                      [--concurrency N] [--ack-wait SECONDS] [--namespace NS]
+                      [--consumer NAME] [--log-level LEVEL]
 
 ``worker`` serves one node of a flow from a message bus (see
 `penguiflow.distributed`). ``module:factory`` is a callable (sync or async, no
@@ -24,10 +25,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
+from penguiflow._cli_support import CliError, OneLineParser, fail, parse_options, redact
 from penguiflow._factories import FactoryError, call_factory, is_factory_spec
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -35,23 +36,12 @@ __all__ = ["CliError", "build_parser", "main"]
 _PROG = "penguiflow"
 
 
-class CliError(Exception):
-    """A failure reported as one line; ``exit_code`` is 2 for bad usage, 1 otherwise."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise CliError(message, exit_code=2)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``penguiflow`` (exposed for docs and tests)."""
-    parser = _Parser(prog=_PROG, description="PenguiFlow command line.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=_PROG, description="PenguiFlow command line.")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
+    )
     worker = commands.add_parser(
         "worker",
         help="serve one node of a flow from a message bus",
@@ -62,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--bus", required=True, help="bus URL: redis://host:6379/0, nats://host:4222, memory://"
     )
+    worker.add_argument(
+        "-o",
+        "--bus-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="option for the bus's open(), e.g. prefix=myapp (Redis) or stream_prefix=MYAPP "
+        "(NATS); repeatable; numbers and true/false are converted",
+    )
     worker.add_argument("--concurrency", type=int, default=1, help="requests run at once (1)")
     worker.add_argument(
         "--ack-wait",
@@ -71,7 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--namespace", default=None, help="the flow's bus_namespace, if set")
     worker.add_argument("--consumer", default=None, help="this worker's name (host-pid-random)")
-    worker.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    worker.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="logging level (INFO)",
+    )
     return parser
 
 
@@ -100,11 +105,12 @@ async def _worker(args: argparse.Namespace) -> None:
     from penguiflow.bus import BusError, open_bus
     from penguiflow.distributed import RemoteWorker
 
+    options = parse_options(args.bus_option, "--bus-option")
     flow, registry = await _load_flow(args.factory)
     try:
-        bus = await open_bus(args.bus)
-    except ValueError as exc:
-        raise CliError(str(exc), exit_code=2) from None
+        bus = await open_bus(args.bus, **options)
+    except (TypeError, ValueError) as exc:  # malformed URL, unknown scheme or option
+        raise CliError(f"--bus {redact(args.bus)}: {exc}", exit_code=2) from None
     except BusError as exc:
         raise CliError(str(exc)) from None
     try:
@@ -147,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(
-            level=str(args.log_level).upper(),
+            level=args.log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         asyncio.run(_worker(args))
@@ -163,9 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    print(f"{_PROG}: error: {line or 'failed'}", file=sys.stderr)
-    return code
+    return fail(_PROG, message, code)
 
 
 if __name__ == "__main__":

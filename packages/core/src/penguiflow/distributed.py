@@ -43,10 +43,12 @@ from penguiflow._bus_names import (
     work_group,
 )
 from penguiflow._remote_proxy import (
+    PUBLISH_PATIENCE_S,
     ROOKERY_TARGET,
     RUNTIME_TARGET,
     ack_quietly,
     close_quietly,
+    publish_patiently,
     remote_error,
 )
 from penguiflow._runtime import FlowRuntime, trace_of
@@ -348,11 +350,13 @@ class RemoteWorker:
             headers={"trace_id": trace_id or "", "node": self.node.name},
         )
         try:
-            await self.bus.publish(reply)
+            await publish_patiently(self.bus, reply, min(PUBLISH_PATIENCE_S, self.ack_wait_s))
             await delivery.ack()
         except (BusError, OSError) as exc:
             # Not acknowledged: the request comes back (to this or another worker).
-            logger.warning("request %s: reply not sent (%s); it will be redelivered", reply, exc)
+            logger.warning(
+                "request %s: reply not sent (%s); it will be redelivered", envelope.message_id, exc
+            )
             return
         self.processed += 1
 

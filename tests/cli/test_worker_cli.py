@@ -1,0 +1,123 @@
+"""penguiflow.cli: `penguiflow worker` mistakes give one line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FLOWS = Path(__file__).resolve().parents[1] / "distributed"
+
+
+def penguiflow(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m penguiflow.cli ARGS`` where the test flows are importable."""
+    return subprocess.run(
+        [sys.executable, "-m", "penguiflow.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=FLOWS,
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *parts: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("penguiflow: error: ")
+    for part in parts:
+        assert part in errors[0], (part, errors[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "parts"),
+    [
+        (["worker", "worker_flows:build_flow", "--bus", "memory://"], 2, ["--node"]),
+        (["worker", "not a spec", "--node", "work", "--bus", "memory://"], 2, ["module:function"]),
+        (
+            ["worker", "no_such_module_xyz:f", "--node", "work", "--bus", "memory://"],
+            1,
+            ["cannot import module 'no_such_module_xyz'"],
+        ),
+        (
+            ["worker", "worker_flows:nope", "--node", "work", "--bus", "memory://"],
+            1,
+            ["has no attribute 'nope'"],
+        ),
+        (
+            ["worker", "worker_flows:__name__", "--node", "work", "--bus", "memory://"],
+            1,
+            ["not callable"],
+        ),
+        (
+            ["worker", "os:getcwd", "--node", "work", "--bus", "memory://"],
+            1,
+            ["returned str", "PenguiFlow"],
+        ),
+        (
+            ["worker", "worker_flows:build_flow", "--node", "nope", "--bus", "memory://"],
+            2,
+            ["no node 'nope'", "'work'"],
+        ),
+        (
+            ["worker", "worker_flows:build_flow", "--node", "work", "--bus", "kafka://x:1"],
+            2,
+            ["kafka", "redis://"],
+        ),
+        (
+            [
+                "worker",
+                "worker_flows:build_flow",
+                "--node",
+                "work",
+                "--bus",
+                "memory://",
+                "-o",
+                "x",
+            ],
+            2,
+            ["--bus-option takes KEY=VALUE"],
+        ),
+        (
+            [
+                "worker",
+                "worker_flows:build_flow",
+                "--node",
+                "work",
+                "--bus",
+                "redis://127.0.0.1:1/0",
+            ],
+            1,
+            ["127.0.0.1:1"],
+        ),
+        (
+            [
+                "worker",
+                "worker_flows:build_flow",
+                "--node",
+                "work",
+                "--bus",
+                "memory://",
+                "--concurrency",
+                "0",
+            ],
+            2,
+            ["concurrency"],
+        ),
+    ],
+)
+def test_mistakes_are_one_line(args: list[str], code: int, parts: list[str]) -> None:
+    assert_one_line_error(penguiflow(*args), code, *parts)
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "penguiflow"
+    done = subprocess.run(
+        [str(script), "worker", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--node" in done.stdout and "--bus" in done.stdout
