@@ -213,3 +213,40 @@ async def test_a_cut_connection_mid_run_loses_nothing(
     for message in sent:
         await asyncio.wait_for(flow.wait_idle(message.trace_id), 10)
     assert flow._runtime.rookery.qsize() == 0
+
+
+async def test_history_of_a_distributed_flow_survives_killing_the_owner(
+    broker: Broker, tmp_path: Path
+) -> None:
+    from penguiflow.state import open_store
+
+    db = tmp_path / "owner.db"
+    traces: dict[str, int] = {}
+    for _ in range(2):  # the owner is killed, then restarted on the same file
+        owner = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HERE / "owner_process.py"),
+            broker.url,
+            next(iter(broker.options.values())),
+            str(db),
+            cwd=HERE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert owner.stdout is not None
+        line = await asyncio.wait_for(owner.stdout.readline(), 60)
+        word, trace_id, count = line.decode().split()
+        assert word == "ready"
+        traces[trace_id] = int(count)
+        owner.kill()
+        await owner.wait()
+
+    async with await open_store(f"sqlite:///{db}", create=False) as store:
+        for trace_id, count in traces.items():
+            history = await store.load_history(trace_id)
+            assert len(history) == count
+            kinds = [(e.node_name, e.kind) for e in history]
+            # The remote node's events, recorded by the worker, are in the owner's history.
+            assert ("work", "remote_dispatch") in kinds
+            assert ("work", "node_success") in kinds
+            assert ("done", "node_success") in kinds
+            assert {e.tenant for e in history} == {"acme"}

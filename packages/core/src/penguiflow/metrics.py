@@ -15,7 +15,9 @@ class FlowEvent:
     Event types emitted by the core runtime: ``node_start``,
     ``node_success``, ``node_error``, ``node_retry``, ``node_timeout``,
     ``node_failed``, ``node_cancelled``, ``deadline_skip``,
-    ``trace_cancel_start``, ``trace_cancel_finish``, ``budget_exhausted``.
+    ``trace_cancel_start``, ``trace_cancel_finish``, ``budget_exhausted``,
+    ``state_store_error``; for remote nodes also ``remote_dispatch`` and
+    ``remote_discarded`` (see `penguiflow.distributed`).
     Events are only built when at least one middleware listens.
 
     Attributes:
