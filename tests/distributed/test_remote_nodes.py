@@ -371,3 +371,20 @@ def test_the_namespace_follows_the_graph_not_the_instance() -> None:
     other = create(Node(prep, name="prep"))
     assert other.bus_namespace != a.bus_namespace
     assert build_flow(bus_namespace="orders")[0].bus_namespace == "orders"
+
+
+async def test_two_owning_flows_share_the_workers_and_get_only_their_results(
+    memory_bus: InMemoryBus, running: Start
+) -> None:
+    owners = []
+    for _ in range(2):
+        owner, registry = build_flow(message_bus=memory_bus, remote_nodes=["score"])
+        owners.append(await running(owner, registry))
+    worker = await running(RemoteWorker(build_flow()[0], "score", memory_bus, registry=registry))
+    first = await results(owners[0], [msg(f"a{i}") for i in range(10)])
+    second = await results(owners[1], [msg(f"bb{i}") for i in range(10)])
+    assert sorted(first.values()) == sorted(f"a{i}={len(f'a{i}')}" for i in range(10))
+    assert sorted(second.values()) == sorted(f"bb{i}={len(f'bb{i}')}" for i in range(10))
+    assert worker.processed == 20
+    for owner in owners:
+        assert owner._runtime.rookery.qsize() == 0

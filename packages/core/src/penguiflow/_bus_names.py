@@ -6,7 +6,9 @@ every name without configuration; two different flows never share topics.
 
 * ``{ns}.node.{node}``: requests for a remote node, shared by the group
   ``{ns}-{node}`` of its workers;
-* ``{ns}.reply.{owner}``: results for one owning flow instance;
+* ``{ns}.reply.{node}``: results of the node, read by each owning flow
+  instance through an ephemeral group of its own (a reply names its owner;
+  the others skip it) — a fixed set of topics, however often owners restart;
 * ``{ns}.control``: cancel notices, seen by every worker.
 """
 
@@ -79,9 +81,9 @@ def work_group(namespace: str, node_name: str) -> str:
     return f"{namespace}-{node_word(node_name)}"
 
 
-def reply_topic(namespace: str, owner_id: str) -> str:
-    """Topic carrying results back to the owning flow ``owner_id``."""
-    return f"{namespace}.reply.{owner_id}"
+def reply_topic(namespace: str, node_name: str) -> str:
+    """Topic carrying ``node_name``'s results back to the owning flows."""
+    return f"{namespace}.reply.{node_word(node_name)}"
 
 
 def control_topic(namespace: str) -> str:

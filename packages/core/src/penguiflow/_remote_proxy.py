@@ -8,8 +8,10 @@ backpressure and trace accounting stay the runtime's own:
   once), publishes it as a request on the node's topic with a fresh
   ``message_id``, and remembers it as *pending*. The message still counts
   for its trace, exactly as if a local worker were processing it.
-* A reader consumes this flow's reply topic (an ephemeral group, created
-  before the first request). A reply names its request; the outputs it
+* A reader consumes the node's reply topic through an ephemeral group of
+  this proxy's own, created before the first request; replies addressed to
+  other owners of the same flow are acknowledged and skipped. A reply names
+  its request; the outputs it
   carries are delivered to the node's successors / Rookery, the events the
   worker recorded are replayed to the middlewares (so history and metrics
   look the same as in-process), and only then is the request's trace count
@@ -30,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from penguiflow._bus_names import control_topic, new_id, node_topic, reply_topic
 from penguiflow._envelope import rewrap
@@ -52,6 +55,7 @@ __all__ = [
     "RemoteNodeProxy",
     "ack_quietly",
     "close_quietly",
+    "patiently",
     "publish_patiently",
     "remote_error",
 ]
@@ -63,6 +67,7 @@ ROOKERY_TARGET = "@rookery"
 RUNTIME_TARGET = "@runtime"
 """Reply output target: runtime-made results (FlowErrors, deadline answers)."""
 
+_T = TypeVar("_T")
 _CLOSE_TIMEOUT_S = 5.0
 PUBLISH_PATIENCE_S = 60.0
 """How long a publish is retried while the broker is unreachable before the message fails."""
@@ -98,7 +103,7 @@ class RemoteNodeProxy:
         self.namespace = namespace
         self.owner_id = new_id()
         self.topic = node_topic(namespace, node.name)
-        self.reply_topic = reply_topic(namespace, self.owner_id)
+        self.reply_topic = reply_topic(namespace, node.name)
         self.models = models
         self.targets: dict[str, Floe] = {f.target.name: f for f in runtime.out_floes[node]}
         rookery = runtime.rookery_floes.get(node)
@@ -117,11 +122,14 @@ class RemoteNodeProxy:
     async def run(self) -> None:
         """Forward the node's inbox to the bus until the flow stops."""
         try:
-            replies = await self.bus.subscribe(
-                self.reply_topic,
-                group=f"reply-{self.owner_id}",
-                consumer=self.owner_id,
-                ephemeral=True,
+            replies = await patiently(
+                lambda: self.bus.subscribe(
+                    self.reply_topic,
+                    group=f"reply-{self.owner_id}",
+                    consumer=self.owner_id,
+                    ephemeral=True,
+                ),
+                PUBLISH_PATIENCE_S,
             )
         except (BusError, OSError) as exc:
             self.broken = f"cannot subscribe to {self.reply_topic!r}: {exc}"
@@ -173,6 +181,7 @@ class RemoteNodeProxy:
             body=body,
             headers={
                 "reply_to": self.reply_topic,
+                "owner": self.owner_id,
                 "trace_id": trace_id or "",
                 "node": self.node.name,
             },
@@ -202,6 +211,9 @@ class RemoteNodeProxy:
                 await self._fail(entry.trace_id, entry.item, self.broken)
 
     async def _handle(self, delivery: Delivery) -> None:
+        if delivery.envelope.headers.get("owner") != self.owner_id:
+            await ack_quietly(delivery)  # another owning process's reply
+            return
         body = delivery.envelope.body
         entry = self.pending.pop(str(body.get("request")), None)
         if entry is None:
@@ -335,13 +347,17 @@ async def publish_patiently(bus: MessageBus, envelope: BusEnvelope, patience_s: 
     Raises:
         BusError: Still failing after ``patience_s`` seconds (the last error).
     """
+    await patiently(lambda: bus.publish(envelope), patience_s)
+
+
+async def patiently(call: Callable[[], Awaitable[_T]], patience_s: float) -> _T:
+    """Await ``call()``, retrying with backoff on `BusError`/`OSError` for up to ``patience_s``."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + patience_s
     delay = _RETRY_FIRST_S
     while True:
         try:
-            await bus.publish(envelope)
-            return
+            return await call()
         except (BusError, OSError):
             if loop.time() + delay > give_up:
                 raise

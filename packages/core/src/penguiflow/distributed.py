@@ -347,7 +347,11 @@ class RemoteWorker:
                 "events": events,
                 "worker": self.consumer,
             },
-            headers={"trace_id": trace_id or "", "node": self.node.name},
+            headers={
+                "owner": envelope.headers.get("owner", ""),
+                "trace_id": trace_id or "",
+                "node": self.node.name,
+            },
         )
         try:
             await publish_patiently(self.bus, reply, min(PUBLISH_PATIENCE_S, self.ack_wait_s))
