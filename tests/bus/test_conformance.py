@@ -39,6 +39,10 @@ def test_cases_cover_the_contract() -> None:
         "close_returns_unacked",
         "invalid_names_rejected",
         "separate_connections",
+        "ephemeral_group_sees_only_new_messages",
+        "ephemeral_group_is_deleted_on_close",
+        "ephemeral_groups_each_see_every_message",
+        "ephemeral_unacked_is_redelivered",
     ):
         assert required in cases
 
@@ -80,10 +84,16 @@ class _ForgetfulBus(InMemoryBus):
     """Acks everything on delivery: nothing is ever redelivered."""
 
     async def subscribe(
-        self, topic: str, *, group: str, consumer: str, ack_wait_s: float = 30.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
     ) -> Any:
         subscription = await super().subscribe(
-            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s
+            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s, ephemeral=ephemeral
         )
         original = subscription.__anext__
 
@@ -114,10 +124,95 @@ class _BroadcastBus(InMemoryBus):
     """Gives every subscriber its own group: members of one group all see every message."""
 
     async def subscribe(
-        self, topic: str, *, group: str, consumer: str, ack_wait_s: float = 30.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
     ) -> Any:
         return await super().subscribe(
-            topic, group=f"{group}-{consumer}", consumer=consumer, ack_wait_s=ack_wait_s
+            topic,
+            group=f"{group}-{consumer}",
+            consumer=consumer,
+            ack_wait_s=ack_wait_s,
+            ephemeral=ephemeral,
+        )
+
+
+class _DurableEphemeralBus(InMemoryBus):
+    """Ignores ``ephemeral``: the group reads the history and outlives its subscription."""
+
+    async def subscribe(
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
+    ) -> Any:
+        return await super().subscribe(
+            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s, ephemeral=False
+        )
+
+
+class _KeptEphemeralBus(InMemoryBus):
+    """Starts ephemeral groups at the end but never deletes them: a hidden member stays."""
+
+    async def subscribe(
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
+    ) -> Any:
+        subscription = await super().subscribe(
+            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s, ephemeral=ephemeral
+        )
+        if ephemeral:
+            await super().subscribe(topic, group=group, consumer="hidden", ephemeral=True)
+        return subscription
+
+
+class _OneGroupBus(InMemoryBus):
+    """Puts every ephemeral subscriber of a topic in one group: no broadcast."""
+
+    async def subscribe(
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
+    ) -> Any:
+        return await super().subscribe(
+            topic,
+            group="shared" if ephemeral else group,
+            consumer=consumer,
+            ack_wait_s=ack_wait_s,
+            ephemeral=ephemeral,
+        )
+
+
+class _TruthyBus(InMemoryBus):
+    """Takes any truthy value for ``ephemeral``."""
+
+    async def subscribe(
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: Any = False,
+    ) -> Any:
+        return await super().subscribe(
+            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s, ephemeral=bool(ephemeral)
         )
 
 
@@ -154,6 +249,12 @@ class _ReorderingBus(InMemoryBus):
         (_BroadcastBus, "group_delivers_each_message_once"),
         (_LaxBus, "invalid_names_rejected"),
         (_ReorderingBus, "order_within_topic"),
+        (_DurableEphemeralBus, "ephemeral_group_sees_only_new_messages"),
+        (_DurableEphemeralBus, "ephemeral_group_is_deleted_on_close"),
+        (_KeptEphemeralBus, "ephemeral_group_is_deleted_on_close"),
+        (_OneGroupBus, "ephemeral_groups_each_see_every_message"),
+        (_ForgetfulBus, "ephemeral_unacked_is_redelivered"),
+        (_TruthyBus, "invalid_names_rejected"),
     ],
 )
 async def test_suite_fails_a_broken_bus(bus_class: type[InMemoryBus], failing_case: str) -> None:

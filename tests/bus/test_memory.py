@@ -126,6 +126,31 @@ async def test_cancelling_a_wait_keeps_the_subscription_usable() -> None:
         assert (await _next(subscription)).envelope.body == {"n": 1}
 
 
+async def test_an_ephemeral_group_lives_until_its_last_subscription_closes() -> None:
+    async with InMemoryBus() as bus:
+        await bus.publish(BusEnvelope(topic="t", body={"n": 0}))
+        first = await bus.subscribe("t", group="owner", consumer="o1", ephemeral=True)
+        second = await bus.subscribe("t", group="owner", consumer="o2", ephemeral=True)
+        assert "ephemeral" in repr(first)
+        await first.close()
+        await bus.publish(BusEnvelope(topic="t", body={"n": 1}))
+        await (await _next(second)).ack()  # the group is still there, still at its place
+        await second.close()
+        await bus.publish(BusEnvelope(topic="t", body={"n": 2}))
+        rejoined = await bus.subscribe("t", group="owner", consumer="o1", ephemeral=True)
+        await bus.publish(BusEnvelope(topic="t", body={"n": 3}))
+        assert (await _next(rejoined)).envelope.body == {"n": 3}  # a new group, at the end
+
+
+async def test_ephemeral_is_checked_before_anything_changes() -> None:
+    async with InMemoryBus() as bus:
+        flags: tuple[Any, ...] = ("yes", 1, None)
+        for flag in flags:
+            with pytest.raises(TypeError, match="ephemeral must be True or False"):
+                await bus.subscribe("t", group="g", consumer="c", ephemeral=flag)
+        assert "topics=0" in repr(bus)
+
+
 async def test_closing_the_bus_ends_iteration_and_refuses_work() -> None:
     bus = InMemoryBus()
     subscription = await bus.subscribe("t", group="g", consumer="c")

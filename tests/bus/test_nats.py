@@ -9,6 +9,7 @@ teardown.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 import time
@@ -28,11 +29,17 @@ WAIT_S = 5.0
 
 
 @pytest.fixture
-async def admin(nats_url: str) -> AsyncIterator[Any]:
-    """A plain JetStream context on the real server, to look behind the bus."""
+async def admin_client(nats_url: str) -> AsyncIterator[Any]:
+    """A plain nats-py connection to the real server, to look behind the bus."""
     client = await nats.connect(nats_url)
-    yield client.jetstream()
+    yield client
     await client.close()
+
+
+@pytest.fixture
+def admin(admin_client: Any) -> Any:
+    """A plain JetStream context on the real server."""
+    return admin_client.jetstream()
 
 
 @pytest.fixture
@@ -56,6 +63,15 @@ async def _next(subscription: Subscription, within: float = WAIT_S) -> Delivery:
 async def _nothing(subscription: Subscription, within: float) -> None:
     with pytest.raises(TimeoutError):
         await _next(subscription, within)
+
+
+async def _deletions(admin_client: Any, stream: str, group: str) -> Any:
+    """A subscription to JetStream's advisories that ``group`` of ``stream`` was deleted."""
+    advisories = await admin_client.subscribe(
+        f"$JS.EVENT.ADVISORY.CONSUMER.DELETED.{stream}.{group}"
+    )
+    await admin_client.flush()  # the server knows of the interest before anything happens
+    return advisories
 
 
 async def _stream_names(admin: Any, prefix: str) -> set[str]:
@@ -153,6 +169,132 @@ async def test_a_stream_deleted_behind_the_bus_is_created_again(bus: Any, admin:
     await admin.delete_stream(bus.stream_name("jobs"))
     await bus.publish(BusEnvelope("jobs", {"n": 2}))
     assert (await admin.stream_info(bus.stream_name("jobs"))).state.messages == 1
+
+
+# -- ephemeral groups ---------------------------------------------------------------------------
+
+
+async def test_an_ephemeral_group_is_an_expiring_consumer_deleted_on_close(
+    nats_url: str, prefix: str, admin: Any
+) -> None:
+    async with await NatsJetStreamBus.open(
+        nats_url, stream_prefix=prefix, ephemeral_ttl_s=120
+    ) as bus:
+        stream = bus.stream_name("replies")
+        durable = await bus.subscribe("replies", group="audit", consumer="a1")
+        subscription = await bus.subscribe(
+            "replies", group="owner-1", consumer="o1", ack_wait_s=7.5, ephemeral=True
+        )
+        assert "ephemeral" in repr(subscription)
+        info = await admin.consumer_info(stream, "owner-1")
+        assert (info.config.deliver_policy, info.config.ack_policy) == ("new", "explicit")
+        assert (info.config.inactive_threshold, info.config.ack_wait) == (120.0, 7.5)
+        assert not (await admin.consumer_info(stream, "audit")).config.inactive_threshold
+        await bus.publish(BusEnvelope("replies", {"n": 1}))
+        await _next(subscription)  # left unacknowledged: it goes with the group
+        await subscription.close()
+        with pytest.raises(js_errors.NotFoundError):
+            await admin.consumer_info(stream, "owner-1")
+        await subscription.close()  # idempotent
+        await durable.close()
+        assert (await admin.consumer_info(stream, "audit")).config.durable_name == "audit"
+
+
+async def test_the_ephemeral_ttl_defaults_to_five_minutes_and_open_bus_passes_it(
+    nats_url: str, prefix: str, admin: Any
+) -> None:
+    async with await NatsJetStreamBus.open(nats_url, stream_prefix=prefix) as bus:
+        assert bus.ephemeral_ttl_s == 300.0
+        await bus.subscribe("control", group="w1", consumer="w1", ephemeral=True)
+        info = await admin.consumer_info(bus.stream_name("control"), "w1")
+        assert info.config.inactive_threshold == 300.0
+    async with await open_bus(nats_url, stream_prefix=prefix, ephemeral_ttl_s=42.5) as bus:
+        assert bus.ephemeral_ttl_s == 42.5
+
+
+async def test_closing_the_bus_deletes_its_ephemeral_groups(
+    nats_url: str, prefix: str, admin: Any
+) -> None:
+    bus = await NatsJetStreamBus.open(nats_url, stream_prefix=prefix)
+    for name in ("control-w1", "control-w2"):
+        await bus.subscribe("control", group=name, consumer="w", ephemeral=True)
+    stream = bus.stream_name("control")
+    await bus.close()
+    for name in ("control-w1", "control-w2"):
+        with pytest.raises(js_errors.NotFoundError):
+            await admin.consumer_info(stream, name)
+
+
+async def test_an_existing_group_is_joined_as_it_is(bus: Any, admin: Any) -> None:
+    stream = bus.stream_name("jobs")
+    await bus.publish(BusEnvelope("jobs", {"n": 1}))
+    # A durable group joined ephemerally keeps its start (JetStream cannot change it) ...
+    await bus.subscribe("jobs", group="workers", consumer="w1")
+    joining = await bus.subscribe("jobs", group="workers", consumer="w2", ephemeral=True)
+    assert (await admin.consumer_info(stream, "workers")).config.deliver_policy == "all"
+    assert (await _next(joining)).envelope.body == {"n": 1}
+    # ... and an ephemeral group joined by a durable subscriber keeps its inactivity limit.
+    await bus.subscribe("jobs", group="replies", consumer="r1", ephemeral=True)
+    await bus.subscribe("jobs", group="replies", consumer="r2", ack_wait_s=3.0)
+    info = await admin.consumer_info(stream, "replies")
+    assert (info.config.deliver_policy, info.config.inactive_threshold) == ("new", 300.0)
+    assert info.config.ack_wait == 3.0  # the latest subscriber's ack_wait, as always
+
+
+async def test_an_ephemeral_group_the_server_expired_is_recreated_losing_nothing(
+    nats_url: str, prefix: str, admin: Any, admin_client: Any
+) -> None:
+    async with await NatsJetStreamBus.open(
+        nats_url, stream_prefix=prefix, ephemeral_ttl_s=1.0
+    ) as bus:
+        stream = bus.stream_name("replies")
+        deletions = await _deletions(admin_client, stream, "owner")
+        subscription = await bus.subscribe("replies", group="owner", consumer="o1", ephemeral=True)
+        await bus.publish(BusEnvelope("replies", {"n": 1}))
+        await (await _next(subscription)).ack()
+        await bus.publish(BusEnvelope("replies", {"n": 2}))
+        unacked = await _next(subscription)
+        before = BusEnvelope("replies", {"n": 3})
+        await bus.publish(before)
+        # Nobody pulls now (the owner is busy): the server deletes the consumer.
+        await deletions.next_msg(timeout=WAIT_S + 1.0)
+        with pytest.raises(js_errors.NotFoundError):
+            await admin.consumer_info(stream, "owner")
+        after = BusEnvelope("replies", {"n": 4})
+        await bus.publish(after)
+        got = [await _next(subscription) for _ in range(3)]
+        # From the unacknowledged n=2 on: nothing published meanwhile is lost.
+        assert [d.envelope.body["n"] for d in got] == [2, 3, 4]
+        assert got[0].envelope.message_id == unacked.envelope.message_id
+        info = await admin.consumer_info(stream, "owner")
+        assert (info.config.deliver_policy, info.config.inactive_threshold) == (
+            "by_start_sequence",
+            1.0,
+        )
+
+
+async def test_a_crashed_owners_ephemeral_group_is_removed_by_the_server(
+    nats_url: str,
+    prefix: str,
+    admin_client: Any,
+    tcp_proxy: Callable[[str], Awaitable[Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy = await tcp_proxy(nats_url)
+    bus = await NatsJetStreamBus.open(
+        proxy.url, stream_prefix=prefix, ephemeral_ttl_s=1.0, request_timeout=1.0
+    )
+    try:
+        subscription = await bus.subscribe("replies", group="owner", consumer="o1", ephemeral=True)
+        deletions = await _deletions(admin_client, bus.stream_name("replies"), "owner")
+        await proxy.cut()  # the owner is gone without closing anything
+        await deletions.next_msg(timeout=WAIT_S + 1.0)  # the server cleaned up after ttl
+        with caplog.at_level(logging.WARNING, logger="penguiflow.bus.nats"):
+            await asyncio.wait_for(subscription.close(), WAIT_S)  # logs, does not raise
+        assert "the ephemeral group 'owner'" in caplog.text
+        assert "the server deletes it after 1s without readers" in caplog.text
+    finally:
+        await bus.close()
 
 
 # -- publishing ---------------------------------------------------------------------------------
@@ -329,6 +471,9 @@ async def test_bad_stream_prefixes_are_rejected_before_connecting(name: str) -> 
         ({"request_timeout": -1}, "request_timeout"),
         ({"max_reconnect_attempts": True}, "max_reconnect_attempts"),
         ({"fetch_batch": 1.5}, "fetch_batch"),
+        ({"ephemeral_ttl_s": 0}, "ephemeral_ttl_s"),
+        ({"ephemeral_ttl_s": float("nan")}, "ephemeral_ttl_s"),
+        ({"ephemeral_ttl_s": "300"}, "ephemeral_ttl_s"),
     ],
 )
 async def test_bad_options_are_rejected_before_connecting(
@@ -350,6 +495,12 @@ async def test_topics_that_are_no_nats_subject_are_rejected_early(bus: Any, topi
         await bus.publish(BusEnvelope(topic, {}))
     with pytest.raises(ValueError, match="invalid bus topic"):
         await bus.subscribe(topic, group="g", consumer="c")
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+async def test_ephemeral_must_be_a_bool(bus: Any, flag: Any) -> None:
+    with pytest.raises(TypeError, match="ephemeral must be True or False"):
+        await bus.subscribe("jobs", group="g", consumer="c", ephemeral=flag)
 
 
 @pytest.mark.parametrize("group", ["a.b", "a b", "g*", "g>", ""])

@@ -79,6 +79,104 @@ async def test_subscribing_twice_reuses_the_group(redis_url: str, prefix: str) -
         assert (await _next(second)).envelope.body == {"n": 2}
 
 
+async def _group_names(admin: aioredis.Redis, key: str) -> set[bytes]:
+    return {group["name"] for group in await admin.xinfo_groups(key)}
+
+
+async def test_an_ephemeral_group_starts_at_the_end_and_is_destroyed_on_close(
+    redis_url: str, prefix: str, admin: aioredis.Redis
+) -> None:
+    async with await RedisStreamsBus.open(redis_url, prefix=prefix) as bus:
+        key = bus.stream_key("replies")
+        durable = await bus.subscribe("replies", group="audit", consumer="a1")
+        await bus.publish(BusEnvelope(topic="replies", body={"n": 1}))
+        [(last_id, _)] = await admin.xrange(key)
+        subscription = await bus.subscribe(
+            "replies", group="owner-1", consumer="o1", ephemeral=True
+        )
+        assert "ephemeral" in repr(subscription)
+        [group] = [g for g in await admin.xinfo_groups(key) if g["name"] == b"owner-1"]
+        assert group["last-delivered-id"] == last_id  # at the end: the history is skipped
+        await bus.publish(BusEnvelope(topic="replies", body={"n": 2}))
+        held = await _next(subscription)  # left unacknowledged: it goes with the group
+        assert held.envelope.body == {"n": 2}
+        await subscription.close()
+        assert await _group_names(admin, key) == {b"audit"}
+        await subscription.close()  # idempotent
+        await durable.close()
+        assert await _group_names(admin, key) == {b"audit"}  # durable groups stay
+
+
+async def test_closing_the_bus_destroys_its_ephemeral_groups(
+    redis_url: str, prefix: str, admin: aioredis.Redis
+) -> None:
+    bus = await RedisStreamsBus.open(redis_url, prefix=prefix)
+    for name in ("control-w1", "control-w2"):
+        await bus.subscribe("control", group=name, consumer="w", ephemeral=True)
+    key = bus.stream_key("control")
+    assert await _group_names(admin, key) == {b"control-w1", b"control-w2"}
+    await bus.close()
+    assert await _group_names(admin, key) == set()
+
+
+async def test_an_ephemeral_group_stays_while_another_subscription_of_the_bus_is_on_it(
+    redis_url: str, prefix: str, admin: aioredis.Redis
+) -> None:
+    async with await RedisStreamsBus.open(redis_url, prefix=prefix) as bus:
+        key = bus.stream_key("replies")
+        first = await bus.subscribe("replies", group="owner", consumer="o1", ephemeral=True)
+        second = await bus.subscribe("replies", group="owner", consumer="o2", ephemeral=True)
+        await first.close()
+        assert await _group_names(admin, key) == {b"owner"}
+        await bus.publish(BusEnvelope(topic="replies", body={"n": 1}))
+        await (await _next(second)).ack()
+        await second.close()
+        assert await _group_names(admin, key) == set()
+
+
+async def test_a_vanished_ephemeral_group_is_recreated_after_the_last_entry_read(
+    redis_url: str, prefix: str, admin: aioredis.Redis
+) -> None:
+    async with await RedisStreamsBus.open(redis_url, prefix=prefix, block_ms=100) as bus:
+        key = bus.stream_key("replies")
+        subscription = await bus.subscribe("replies", group="owner", consumer="o1", ephemeral=True)
+        await bus.publish(BusEnvelope(topic="replies", body={"n": 1}))
+        await (await _next(subscription)).ack()
+        # E.g. a member of the group on another connection closed it.
+        assert await admin.xgroup_destroy(key, "owner") == 1
+        await bus.publish(BusEnvelope(topic="replies", body={"n": 2}))
+        # Not from the start (n=1 again), not from the end (n=2 lost): after n=1.
+        assert (await _next(subscription)).envelope.body == {"n": 2}
+        assert await _group_names(admin, key) == {b"owner"}
+
+
+async def test_an_ephemeral_group_left_by_an_unreachable_server_is_only_logged(
+    redis_url: str,
+    prefix: str,
+    admin: aioredis.Redis,
+    tcp_proxy: Callable[[str], Awaitable[Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy = await tcp_proxy(redis_url)
+    bus = await RedisStreamsBus.open(proxy.url, prefix=prefix, connect_timeout=1.0)
+    subscription = await bus.subscribe("replies", group="owner", consumer="o1", ephemeral=True)
+    await proxy.cut()
+    with caplog.at_level(logging.WARNING, logger="penguiflow.bus"):
+        await asyncio.wait_for(subscription.close(), WAIT_S)  # does not raise
+    assert "deleting the ephemeral group 'owner'" in caplog.text
+    assert "the idle group stays until destroy()" in caplog.text
+    await bus.close()
+    # Like after a crash: the idle group is left behind, for destroy() to remove.
+    assert await _group_names(admin, bus.stream_key("replies")) == {b"owner"}
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+async def test_ephemeral_must_be_a_bool(redis_url: str, prefix: str, flag: Any) -> None:
+    async with await RedisStreamsBus.open(redis_url, prefix=prefix) as bus:
+        with pytest.raises(TypeError, match="ephemeral must be True or False"):
+            await bus.subscribe("t", group="g", consumer="c", ephemeral=flag)
+
+
 async def test_streams_are_trimmed_to_about_maxlen(
     redis_url: str, prefix: str, admin: aioredis.Redis
 ) -> None:

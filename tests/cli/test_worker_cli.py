@@ -1,4 +1,4 @@
-"""penguiflow.cli: `penguiflow worker` mistakes give one line and an exit code, never a traceback."""
+"""penguiflow.cli: `penguiflow worker` mistakes give one line and an exit code, no traceback."""
 
 from __future__ import annotations
 

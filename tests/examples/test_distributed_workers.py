@@ -1,11 +1,10 @@
-"""examples/distributed_workers: ``embed`` runs in two ``penguiflow worker`` processes over Redis."""
+"""examples/distributed_workers: ``embed`` runs in two ``penguiflow worker`` processes (Redis)."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import re
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -45,15 +44,19 @@ async def _in_process(flow_module: ModuleType, count: int) -> list[str]:
 async def test_two_worker_processes_share_the_heavy_node(
     redis_url: str, flow_module: ModuleType
 ) -> None:
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLE / "main.py"), "--bus", redis_url, "--docs", "24"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE / "main.py"),
+        "--bus",
+        redis_url,
+        "--docs",
+        "24",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert run.returncode == 0, run.stderr
-    headline, *lines = run.stdout.splitlines()
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    headline, *lines = out.decode().splitlines()
     assert headline == "24 documents embedded by 2 worker processes"
     counts = [re.fullmatch(r"  (worker-[12]): (\d+) documents", line) for line in lines[:2]]
     assert all(counts), lines

@@ -9,7 +9,9 @@ fails the same way on ``memory://`` as on a broker:
   portable);
 * group: 1-100 letters, digits, ``_`` or ``-`` (no dot: it names a NATS
   durable consumer);
-* consumer: 1-200 letters, digits, ``_``, ``-`` or ``.``.
+* consumer: 1-200 letters, digits, ``_``, ``-`` or ``.``;
+* ``ack_wait_s``: a positive, finite number of seconds; ``ephemeral``: a bool
+  (not merely truthy: ``ephemeral="no"`` must not delete a group on close).
 
 An envelope travels as one compact JSON object (``topic``, ``body``,
 ``headers``, ``message_id``, ``ts``); `decode_envelope` checks every field's
@@ -29,6 +31,7 @@ __all__ = [
     "DeliveryBase",
     "check_ack_wait",
     "check_consumer",
+    "check_ephemeral",
     "check_group",
     "check_topic",
     "decode_envelope",
@@ -105,6 +108,17 @@ def check_ack_wait(ack_wait_s: object) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"ack_wait_s must be a positive number of seconds, got {ack_wait_s!r}")
     return value
+
+
+def check_ephemeral(ephemeral: object) -> bool:
+    """Return ``ephemeral`` if it is a bool.
+
+    Raises:
+        TypeError: It is anything else (``1``, ``"yes"``, ``None``, ...).
+    """
+    if not isinstance(ephemeral, bool):
+        raise TypeError(f"ephemeral must be True or False, got {ephemeral!r:.80}")
+    return ephemeral
 
 
 def encode_envelope(envelope: BusEnvelope) -> str:

@@ -1,9 +1,12 @@
 """The subscription and delivery classes of `penguiflow.bus.nats.NatsJetStreamBus`.
 
 A `NatsSubscription` is one group member: an async iterator of
-`NatsDelivery` s fed by fetches on a JetStream pull consumer. Imports the
-nats-py driver at import time; only `penguiflow.bus.nats` imports this module,
-inside its guarded driver import.
+`NatsDelivery` s fed by fetches on a JetStream pull consumer. A member of an
+ephemeral group also keeps that group alive (see the design notes of
+`penguiflow.bus.nats`): it remembers the first stream sequence it was not
+handed, and checks for its consumer every ``ephemeral_ttl_s / 2`` at most.
+Imports the nats-py driver at import time; only `penguiflow.bus.nats`
+imports this module, inside its guarded driver import.
 """
 
 from __future__ import annotations
@@ -43,13 +46,14 @@ async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
 class NatsDelivery(DeliveryBase):
     """One fetched JetStream message, held by the application until acknowledged."""
 
-    __slots__ = ("_msg", "_owner", "_settled")
+    __slots__ = ("_msg", "_owner", "_settled", "seq")
 
     def __init__(self, owner: NatsSubscription, msg: Msg, envelope: BusEnvelope) -> None:
         super().__init__(envelope, msg.metadata.num_delivered > 1)
         self._owner = owner
         self._msg = msg
         self._settled = False
+        self.seq: int = msg.metadata.sequence.stream
 
     async def ack(self) -> None:
         """Acknowledge the message; a no-op once acknowledged or given back on close."""
@@ -61,11 +65,12 @@ class NatsDelivery(DeliveryBase):
         self._settled = True
         self._owner.unacked.discard(self)
 
-    async def _give_back(self) -> None:
+    async def _give_back(self, *, nak: bool) -> None:
         if not self._settled:
             self._settled = True
-            with contextlib.suppress(*BEST_EFFORT):
-                await self._msg.nak()
+            if nak:
+                with contextlib.suppress(*BEST_EFFORT):
+                    await self._msg.nak()
 
     def __repr__(self) -> str:
         envelope = self._envelope
@@ -90,16 +95,24 @@ class NatsSubscription:
         group: str,
         consumer: str,
         batch: int,
+        ack_wait_s: float,
+        ephemeral: bool,
+        next_seq: int,
     ) -> None:
         self.bus = bus
         self.unacked: set[NatsDelivery] = set()
+        self.topic = topic
+        self.group = group
         self._pull = pull
-        self._topic = topic
-        self._group = group
         self._consumer = consumer
         self._batch = batch
+        self._ack_wait_s = ack_wait_s
+        self._ephemeral = ephemeral
+        self._next_seq = next_seq  # the first stream sequence not handed to this member
         self._buffer: collections.deque[Msg] = collections.deque()
-        self._closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._closing: asyncio.Future[None] = loop.create_future()
+        self._check_at = loop.time() + bus.ephemeral_ttl_s / 2
 
     def __aiter__(self) -> Self:
         return self
@@ -112,25 +125,32 @@ class NatsSubscription:
         raise StopAsyncIteration
 
     async def close(self) -> None:
-        """Stop receiving and give unacknowledged deliveries back to the group; idempotent."""
+        """Stop receiving and give unacknowledged deliveries back to the group; idempotent.
+
+        The bus's last member of an ephemeral group deletes the group instead.
+        """
         if self._closing.done():
             return
         self._closing.set_result(None)
         self.bus._subscriptions.discard(self)
+        drop = self._ephemeral and not self.bus.has_members(self.topic, self.group)
         pending, self.unacked = self.unacked, set()
         for delivery in pending:
-            await delivery._give_back()
-        while self._buffer:
+            await delivery._give_back(nak=not drop)
+        while self._buffer and not drop:
             with contextlib.suppress(*BEST_EFFORT):
                 await self._buffer.popleft().nak()
+        self._buffer.clear()
         with contextlib.suppress(*BEST_EFFORT):
             await self._pull.unsubscribe()
+        if drop:
+            await self.bus.drop_group(self.topic, self.group)
 
     def __repr__(self) -> str:
         state = "closed" if self._closing.done() else "open"
         return (
-            f"<NatsSubscription topic={self._topic!r} group={self._group!r} "
-            f"consumer={self._consumer!r} {state}>"
+            f"<NatsSubscription topic={self.topic!r} group={self.group!r} "
+            f"consumer={self._consumer!r}{' ephemeral' if self._ephemeral else ''} {state}>"
         )
 
     async def _deliver(self, msg: Msg) -> Delivery:
@@ -142,19 +162,26 @@ class NatsSubscription:
                 await msg.term()
             meta = msg.metadata
             raise BusError(
-                f"topic {self._topic!r} held an unreadable message (stream {meta.stream}, "
+                f"topic {self.topic!r} held an unreadable message (stream {meta.stream}, "
                 f"sequence {meta.sequence.stream}): {exc}; it was terminated so the group "
                 "can go on; was it published by something other than penguiflow?"
             ) from exc
         delivery = NatsDelivery(self, msg, envelope)
+        self._next_seq = max(self._next_seq, delivery.seq + 1)
         self.unacked.add(delivery)
         return delivery
 
     async def _fill(self) -> None:
         """Fetch the next batch into the buffer, or return after one bounded wait."""
-        action = f"receiving {self._topic!r} for group {self._group!r}"
+        action = f"receiving {self.topic!r} for group {self.group!r}"
         if not await self.bus._wait_online(self._closing, action):
             return
+        if self._ephemeral and asyncio.get_running_loop().time() >= self._check_at:
+            # Our consumer may be gone: we did not pull for ephemeral_ttl_s, or another
+            # connection's member closed it. Resume from what we have not finished.
+            resume = min([d.seq for d in self.unacked] + [self._next_seq])
+            await self.bus.revive_group(self.topic, self.group, self._ack_wait_s, resume)
+            self._check_at = asyncio.get_running_loop().time() + self.bus.ephemeral_ttl_s / 2
         poll = random.uniform(*POLL_S)
         fetch = asyncio.ensure_future(self._pull.fetch(self._batch, timeout=poll))
         try:

@@ -16,6 +16,21 @@ way:
 * A group sees the messages stored on the topic before it was created (from
   the start of the topic's retention), then every new one, in publish order.
   Retention is bounded per backend (documented there).
+* An *ephemeral* group (``subscribe(..., ephemeral=True)``) is for
+  broadcast-style listeners that must not leave durable state behind, such
+  as a reply topic per owner or a control topic per worker. If it does not
+  exist yet it is created at the *end* of the topic, so it sees only
+  messages published after ``subscribe()`` returned; an existing group is
+  joined as it is. Closing the subscription (or the bus) deletes the group
+  from the broker, unacknowledged deliveries included, unless another open
+  subscription of the same bus object is still on it (the last one to close
+  deletes it). Members on *other* connections find the group gone and
+  recreate it on their next read, from where they were (see the backends).
+  A process that dies without closing leaves the group behind: NATS removes
+  it after the bus's ``ephemeral_ttl_s`` without a reader, Redis keeps a
+  small idle group until ``destroy()``. Acknowledgement and redelivery work
+  as in any group. Do not mix ephemeral and durable subscriptions on one
+  group name: closing the ephemeral one deletes the group for everyone.
 
 Backends: in-memory (``memory://``, one process), Redis Streams with consumer
 groups (``redis://``) and NATS JetStream (``nats://``), built by `open_bus(url)`.
@@ -81,7 +96,8 @@ class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[Delivery]: ...
 
     async def close(self) -> None:
-        """Stop receiving; unacknowledged deliveries go back to the group. Idempotent."""
+        """Stop receiving; unacknowledged deliveries go back to the group (an
+        ephemeral group is deleted instead). Idempotent."""
         ...
 
 
@@ -94,10 +110,27 @@ class MessageBus(Protocol):
         ...
 
     async def subscribe(
-        self, topic: str, *, group: str, consumer: str, ack_wait_s: float = 30.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
     ) -> Subscription:
-        """Join ``group`` on ``topic`` as ``consumer``; messages not acked within
-        ``ack_wait_s`` are redelivered to the group."""
+        """Join ``group`` on ``topic`` as ``consumer``.
+
+        Messages not acked within ``ack_wait_s`` are redelivered to the group.
+        A new group starts at the oldest retained message, or with
+        ``ephemeral=True`` at the end of the topic; an ephemeral group is
+        deleted from the broker when its subscription closes (see the module
+        notes).
+
+        Raises:
+            TypeError: A name is not a string, or ``ephemeral`` is not a bool.
+            ValueError: A bad topic, group or consumer name, or ``ack_wait_s``.
+            BusError: The bus is closed or the broker refused or is unreachable.
+        """
         ...
 
     async def close(self) -> None:

@@ -21,6 +21,10 @@ pytest, one test per case::
             pytest.skip(reason)
         await suite.run(case)
 
+The ephemeral cases check that an ``ephemeral=True`` group starts at the end
+of the topic, is deleted when its subscription closes, fans out like any
+group and redelivers like any group.
+
 Timing: the redelivery cases subscribe with ``ack_wait_s`` (1 s by default)
 and wait for the redelivery itself, never for a fixed time; a few cases check
 that something does *not* arrive by waiting ``3 * ack_wait_s`` for it. Every
@@ -46,6 +50,9 @@ from penguiflow._conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
 from penguiflow._conformance import ConformanceSuite
 from penguiflow._conformance import check as _check
 from penguiflow._conformance import same as _same
+from penguiflow.bus._conformance_member import Member as _Member
+from penguiflow.bus._conformance_member import fresh_topic as _topic
+from penguiflow.bus._conformance_member import numbered as _message
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
 
 __all__ = ["BusConformance", "BusConformanceReport", "BusConformanceSkipped", "BusFactory"]
@@ -57,6 +64,7 @@ _LONG_ACK_WAIT_S = 60.0  # for cases where no redelivery may happen
 
 _BAD_TOPICS: tuple[Any, ...] = ("", "has space", "star*", "gt>", "a/b", "colon:x", "a..b", ".a")
 _BAD_MEMBER_NAMES: tuple[Any, ...] = ("", "has space", "star*", "gt>", "a/b")
+_BAD_FLAGS: tuple[Any, ...] = ("yes", 1, None)
 
 
 class BusConformanceSkipped(Exception):
@@ -74,49 +82,6 @@ class BusConformanceReport:
 
     passed: tuple[str, ...]
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def _topic(label: str) -> str:
-    return f"conformance.{label}-{uuid.uuid4().hex[:12]}"
-
-
-def _message(topic: str, index: int, extra: dict[str, Any] | None = None) -> BusEnvelope:
-    return BusEnvelope(
-        topic=topic, body={"index": index, **(extra or {})}, headers={"n": str(index)}
-    )
-
-
-class _Member:
-    """A subscription and its iterator, with bounded waits for the next delivery."""
-
-    def __init__(self, subscription: Subscription, name: str) -> None:
-        self.subscription = subscription
-        self.name = name
-        self._iterator = aiter(subscription)
-
-    async def next(self, within: float, what: str) -> Delivery:
-        try:
-            async with asyncio.timeout(within):
-                return await anext(self._iterator)
-        except TimeoutError:
-            raise AssertionError(
-                f"{self.name} got no delivery within {within:g} s ({what})"
-            ) from None
-        except StopAsyncIteration:
-            raise AssertionError(
-                f"{self.name}'s subscription ended while waiting ({what})"
-            ) from None
-
-    async def nothing(self, within: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(within):
-                delivery = await anext(self._iterator)
-        except TimeoutError:
-            return
-        raise AssertionError(
-            f"{self.name} got {delivery.envelope.body!r:.200} "
-            f"(redelivered={delivery.redelivered}) but expected nothing ({what})"
-        )
 
 
 class BusConformance(ConformanceSuite[MessageBus, BusConformanceReport]):
@@ -178,9 +143,13 @@ class BusConformance(ConformanceSuite[MessageBus, BusConformanceReport]):
         group: str,
         consumer: str,
         ack_wait_s: float = _LONG_ACK_WAIT_S,
+        *,
+        ephemeral: bool = False,
     ) -> _Member:
+        # Only the ephemeral cases pass the flag, so the others hold for any bus.
+        extra: dict[str, Any] = {"ephemeral": True} if ephemeral else {}
         subscription = await bus.subscribe(
-            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s
+            topic, group=group, consumer=consumer, ack_wait_s=ack_wait_s, **extra
         )
         _check(
             isinstance(subscription, Subscription),
@@ -441,6 +410,85 @@ class BusConformance(ConformanceSuite[MessageBus, BusConformanceReport]):
             await back.ack()
             await held.ack()
 
+    # -- ephemeral groups -----------------------------------------------------
+    async def case_ephemeral_group_sees_only_new_messages(self) -> None:
+        """An ephemeral group skips the topic's history; a second member joins it as it is."""
+        topic = _topic("eph-new")
+        async with self._open() as bus:
+            for index in range(3):
+                await bus.publish(_message(topic, index))
+            first = await self._join(bus, topic, "replies", "r1", ephemeral=True)
+            sent = [_message(topic, index) for index in (3, 4)]
+            for envelope in sent:
+                await bus.publish(envelope)
+            got = await first.next(self._wait_s, "a message published after subscribing")
+            _same(got.envelope, sent[0], "first delivery of a new ephemeral group (history?)")
+            # Joining the existing group must not move it to the end: message 4 waits there.
+            second = await self._join(bus, topic, "replies", "r2", ephemeral=True)
+            other = await second.next(self._wait_s, "the message the first member left")
+            _same(other.envelope, sent[1], "delivery to a member joining an ephemeral group")
+            await got.ack()
+            await other.ack()
+            await second.subscription.close()
+            await first.subscription.close()
+
+    async def case_ephemeral_group_is_deleted_on_close(self) -> None:
+        """After its subscription closes, an ephemeral group is gone: rejoining starts afresh."""
+        topic = _topic("eph-gone")
+        async with self._open() as bus:
+            member = await self._join(bus, topic, "replies", "r1", ephemeral=True)
+            await bus.publish(_message(topic, 0))
+            await self._receive(member, 1, "a message before closing")
+            await member.subscription.close()
+            for index in range(1, 4):  # nobody is subscribed: a kept group would hold these
+                await bus.publish(_message(topic, index))
+            again = await self._join(bus, topic, "replies", "r1", ephemeral=True)
+            marker = _message(topic, 99)
+            await bus.publish(marker)
+            got = await again.next(self._wait_s, "the message published after rejoining")
+            _same(
+                got.envelope.body,
+                marker.body,
+                "first delivery after rejoining a closed ephemeral group (was it deleted?)",
+            )
+            await got.ack()
+            await again.subscription.close()
+
+    async def case_ephemeral_groups_each_see_every_message(self) -> None:
+        """Two ephemeral groups on one topic each receive every message, in publish order."""
+        topic = _topic("eph-fanout")
+        async with self._open() as bus:
+            members = [
+                await self._join(bus, topic, f"listener-{n}", "l1", ephemeral=True)
+                for n in range(2)
+            ]
+            sent = [_message(topic, i) for i in range(5)]
+            for envelope in sent:
+                await bus.publish(envelope)
+            for member in members:
+                got = await self._receive(member, len(sent), f"ephemeral group {member.name}")
+                _same([d.envelope for d in got], sent, f"envelopes received by {member.name}")
+                await member.subscription.close()
+
+    async def case_ephemeral_unacked_is_redelivered(self) -> None:
+        """In an ephemeral group too, a message not acked within ``ack_wait_s`` comes again."""
+        topic = _topic("eph-redeliver")
+        async with self._open() as bus:
+            member = await self._join(bus, topic, "replies", "r1", self._ack_wait_s, ephemeral=True)
+            sent = _message(topic, 1)
+            await bus.publish(sent)
+            held = await member.next(self._wait_s, "the first delivery")
+            _same(held.redelivered, False, "redelivered flag of the first delivery")
+            again = await member.next(
+                self._ack_wait_s + self._wait_s, "the redelivery of the unacknowledged message"
+            )
+            _same(again.envelope, sent, "redelivered envelope")
+            _same(again.redelivered, True, "redelivered flag of the redelivery")
+            await again.ack()
+            await held.ack()
+            await member.nothing(2 * self._ack_wait_s, "the redelivery was acknowledged")
+            await member.subscription.close()
+
     # -- lifecycle and validation ---------------------------------------------
     async def case_close_idempotent(self) -> None:
         """Closing twice is harmless; closed things stop and refuse work with `BusError`."""
@@ -482,7 +530,7 @@ class BusConformance(ConformanceSuite[MessageBus, BusConformanceReport]):
             await bus.close()
 
     async def case_invalid_names_rejected(self) -> None:
-        """Bad topic, group and consumer names and ``ack_wait_s`` fail with ValueError/TypeError."""
+        """Bad names, ``ack_wait_s`` and ``ephemeral`` fail with ValueError/TypeError."""
         topic = _topic("names")
         async with self._open() as bus:
             for bad in (*_BAD_TOPICS, None, 7):
@@ -500,6 +548,11 @@ class BusConformance(ConformanceSuite[MessageBus, BusConformanceReport]):
                 await self._rejects(
                     partial(bus.subscribe, topic, group="g", consumer="c", ack_wait_s=wait),
                     f"ack_wait_s={wait!r}",
+                )
+            for flag in _BAD_FLAGS:
+                await self._rejects(
+                    partial(bus.subscribe, topic, group="g", consumer="c", ephemeral=flag),
+                    f"ephemeral={flag!r}",
                 )
             await bus.publish(_message(topic, 1))  # the bus still works
 

@@ -20,6 +20,12 @@ Design notes.
   default); older ones are dropped, and a group that lagged further behind
   skips them. A pending entry keeps its own copy, so trimming never loses a
   message that was delivered but not acknowledged.
+* An ephemeral group is created with its cursor at the topic's next
+  sequence, so it skips the retained history. When an ephemeral
+  subscription closes and no other open subscription of the bus is on its
+  group, the group is dropped from the topic, pending entries and all; a
+  later subscribe creates a fresh one at the end. Closing the bus closes
+  every subscription, so it drops them all.
 * Envelopes are stored as JSON text, so this bus accepts exactly what the
   brokers accept and every delivery is a fresh copy.
 * Timing uses the event loop's clock. No method awaits anything while it
@@ -41,6 +47,7 @@ from penguiflow.bus._codec import (
     DeliveryBase,
     check_ack_wait,
     check_consumer,
+    check_ephemeral,
     check_group,
     check_topic,
     decode_envelope,
@@ -81,9 +88,10 @@ class _Topic:
 class _Group:
     __slots__ = ("cursor", "expiry", "pending", "topic", "wakeup")
 
-    def __init__(self, topic: _Topic) -> None:
+    def __init__(self, topic: _Topic, *, at_end: bool) -> None:
         self.topic = topic
-        self.cursor = topic.first_seq  # a new group starts at the oldest retained message
+        # A new group starts at the oldest retained message, an ephemeral one after the newest.
+        self.cursor = topic.next_seq if at_end else topic.first_seq
         self.pending: dict[int, _Pending] = {}
         self.expiry: list[tuple[float, int, int]] = []  # (deadline, token, seq), a heap
         self.wakeup = asyncio.Event()
@@ -174,14 +182,22 @@ class _MemorySubscription:
     """A group member's view of an `InMemoryBus` topic (iterate it; close it when done)."""
 
     def __init__(
-        self, bus: InMemoryBus, group: _Group, topic: str, name: str, consumer: str, ack_wait: float
+        self,
+        bus: InMemoryBus,
+        group: _Group,
+        topic: str,
+        name: str,
+        consumer: str,
+        ack_wait: float,
+        ephemeral: bool,
     ) -> None:
         self.bus = bus
-        self._group = group
+        self.group = group
         self._topic = topic
         self._name = name
         self._consumer = consumer
         self._ack_wait_s = ack_wait
+        self._ephemeral = ephemeral
         self._closed = False
 
     def __aiter__(self) -> Self:
@@ -189,7 +205,7 @@ class _MemorySubscription:
 
     async def __anext__(self) -> _MemoryDelivery:
         loop = asyncio.get_running_loop()
-        group = self._group
+        group = self.group
         while True:
             if self._closed:
                 raise StopAsyncIteration
@@ -209,12 +225,20 @@ class _MemorySubscription:
                 pass  # a pending entry expired: take it on the next turn
 
     async def close(self) -> None:
-        """Stop receiving and give this member's unacknowledged deliveries back (idempotent)."""
+        """Stop receiving and give this member's unacknowledged deliveries back (idempotent).
+
+        The last open member of an ephemeral group drops the group instead.
+        """
         if self._closed:
             return
         self._closed = True
         self.bus.forget(self)
-        group = self._group
+        group = self.group
+        if self._ephemeral and not self.bus._has_members(group):
+            if group.topic.groups.get(self._name) is group:
+                del group.topic.groups[self._name]
+            group.notify()  # wakes this member's own iteration, which then stops
+            return
         returned = [seq for seq, entry in group.pending.items() if entry.holder is self]
         for seq in returned:
             group.schedule(seq, group.pending[seq], -math.inf)
@@ -224,7 +248,7 @@ class _MemorySubscription:
         state = "closed" if self._closed else "open"
         return (
             f"<InMemoryBus subscription {self._topic!r} group={self._name!r} "
-            f"consumer={self._consumer!r} {state}>"
+            f"consumer={self._consumer!r}{' ephemeral' if self._ephemeral else ''} {state}>"
         )
 
 
@@ -311,22 +335,31 @@ class InMemoryBus:
             group.notify()
 
     async def subscribe(
-        self, topic: str, *, group: str, consumer: str, ack_wait_s: float = 30.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
     ) -> _MemorySubscription:
         """Join ``group`` on ``topic`` as ``consumer``.
 
         A group that does not exist yet starts at the oldest message the topic
-        still holds. Iterate the returned subscription from one task at a time.
+        still holds, or with ``ephemeral=True`` after the newest one; closing
+        the last subscription of an ephemeral group drops the group. Iterate
+        the returned subscription from one task at a time.
 
         Raises:
             ValueError: Bad topic, group, consumer or ``ack_wait_s``.
-            TypeError: A name is not a string.
+            TypeError: A name is not a string, or ``ephemeral`` is not a bool.
             BusError: The bus is closed.
         """
         check_topic(topic)
         check_group(group)
         check_consumer(consumer)
         ack_wait = check_ack_wait(ack_wait_s)
+        check_ephemeral(ephemeral)
         if self._closed:
             raise BusError(f"cannot subscribe to {topic!r}: the in-memory bus is closed")
         log = self._topics.get(topic)
@@ -334,14 +367,18 @@ class InMemoryBus:
             log = self._topics[topic] = _Topic()
         state = log.groups.get(group)
         if state is None:
-            state = log.groups[group] = _Group(log)
-        subscription = _MemorySubscription(self, state, topic, group, consumer, ack_wait)
+            state = log.groups[group] = _Group(log, at_end=ephemeral)
+        subscription = _MemorySubscription(self, state, topic, group, consumer, ack_wait, ephemeral)
         self._subscriptions.add(subscription)
         return subscription
 
     def forget(self, subscription: _MemorySubscription) -> None:
         """Drop a closed subscription from the bus's registry (called by the subscription)."""
         self._subscriptions.discard(subscription)
+
+    def _has_members(self, group: _Group) -> bool:
+        """Whether an open subscription of this bus is on ``group``."""
+        return any(subscription.group is group for subscription in self._subscriptions)
 
     async def close(self) -> None:
         """Close every subscription and refuse further use; idempotent."""

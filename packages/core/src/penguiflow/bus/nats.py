@@ -22,6 +22,16 @@ Design notes.
   second, no CPU). ``redelivered`` means JetStream delivered it before; the
   fetch length is jittered because a fetch that expires just as the server
   redelivers can make nats-server (seen on 2.9) under-count the delivery.
+* An ephemeral group is a durable consumer with ``deliver_policy=new`` and
+  ``inactive_threshold=ephemeral_ttl_s`` (300 s): the server deletes it once
+  nobody pulled from it for that long, the cleanup after a crash. A group
+  that exists is joined keeping its deliver policy and inactivity limit. The
+  bus's last subscription on it deletes it on close (left to the limit when
+  disconnected). A live member can lose it too (not iterated for
+  ``ephemeral_ttl_s``, or closed by a member elsewhere), so at most every
+  ``ephemeral_ttl_s / 2`` it checks, before a fetch, that the consumer
+  exists, and recreates it from the first stream sequence it was not handed
+  or has not acknowledged (those come again, not flagged ``redelivered``).
 * An envelope travels as its shared JSON form, headers included. The
   ``Nats-Msg-Id`` header (a hash of ``message_id``) makes the stream drop a
   duplicate publish within two minutes, so a publish that timed out can be
@@ -56,6 +66,7 @@ from penguiflow._urls import printable_where
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,
+    check_ephemeral,
     check_group,
     check_topic,
     encode_envelope,
@@ -68,6 +79,9 @@ try:
     from nats.js import JetStreamContext, api
     from nats.js import errors as js_errors
 
+    from penguiflow.bus._nats_groups import find_group as _find_group
+    from penguiflow.bus._nats_groups import group_config as _group_config
+    from penguiflow.bus._nats_groups import join_group as _join_group
     from penguiflow.bus._nats_subscription import POLL_S as _POLL_S
     from penguiflow.bus._nats_subscription import NatsSubscription as _NatsSubscription
     from penguiflow.bus._nats_subscription import cancel_and_wait as _cancel_and_wait
@@ -108,6 +122,7 @@ class _Options:
     request_timeout: float
     max_reconnect_attempts: int
     fetch_batch: int
+    ephemeral_ttl_s: float
 
 
 class NatsJetStreamBus:
@@ -145,6 +160,7 @@ class NatsJetStreamBus:
         request_timeout: float = 5.0,
         max_reconnect_attempts: int = 60,
         fetch_batch: int = 1,
+        ephemeral_ttl_s: float = 300.0,
     ) -> Self:
         """Connect to NATS at ``url`` and check that JetStream is available.
 
@@ -162,6 +178,8 @@ class NatsJetStreamBus:
             fetch_batch: Messages fetched per request. More is faster, but a
                 fetched message waits in memory, spending its ``ack_wait_s``,
                 and the group's members share the messages less evenly.
+            ephemeral_ttl_s: Seconds without a reader after which the server
+                deletes an ephemeral group (the cleanup after a crash).
 
         Raises:
             ValueError: Bad URL, prefix or option.
@@ -189,6 +207,7 @@ class NatsJetStreamBus:
             request_timeout=_check_seconds("request_timeout", request_timeout),
             max_reconnect_attempts=_check_count("max_reconnect_attempts", max_reconnect_attempts),
             fetch_batch=_check_count("fetch_batch", fetch_batch),
+            ephemeral_ttl_s=_check_seconds("ephemeral_ttl_s", ephemeral_ttl_s),
         )
         bus = cls(url, where, options)
         await bus._connect()
@@ -198,6 +217,11 @@ class NatsJetStreamBus:
     def stream_prefix(self) -> str:
         """The namespace of this bus's streams and subjects."""
         return self._prefix
+
+    @property
+    def ephemeral_ttl_s(self) -> float:
+        """Seconds without a reader after which the server deletes an ephemeral group."""
+        return self._options.ephemeral_ttl_s
 
     def stream_name(self, topic: str) -> str:
         """Return the name of the JetStream stream that holds ``topic``."""
@@ -251,42 +275,122 @@ class NatsJetStreamBus:
         await self._call(action, publish)
 
     async def subscribe(
-        self, topic: str, *, group: str, consumer: str, ack_wait_s: float = 30.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
     ) -> Subscription:
         """Join ``group`` on ``topic`` as ``consumer``, creating the group if needed.
 
-        A new group starts at the oldest message the topic's stream still holds.
-        ``ack_wait_s`` is the group's on NATS: the latest subscriber's value applies.
+        A new group starts at the oldest message the topic's stream still
+        holds, or with ``ephemeral=True`` after the newest one; an ephemeral
+        group is deleted when its last subscription on this bus closes (see
+        the module notes). ``ack_wait_s`` is the group's on NATS: the latest
+        subscriber's value applies.
 
         Raises:
             ValueError: A bad topic, group or consumer name, or ``ack_wait_s``.
+            TypeError: A name is not a string, or ``ephemeral`` is not a bool.
             BusError: NATS refused or is unreachable.
         """
         check_topic(topic)
         durable = check_group(group)
         check_consumer(consumer)
-        config = api.ConsumerConfig(
-            name=durable,
-            durable_name=durable,
-            description=f"penguiflow bus group {group!r}",
-            deliver_policy=api.DeliverPolicy.ALL,
-            ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=check_ack_wait(ack_wait_s),
-            max_deliver=-1,
-            filter_subject=self.subject(topic),
-        )
+        ack_wait = check_ack_wait(ack_wait_s)
+        check_ephemeral(ephemeral)
+        ttl = self._options.ephemeral_ttl_s if ephemeral else None
+        config = _group_config(self.subject(topic), durable, ack_wait, ephemeral_ttl_s=ttl)
 
-        async def join(js: JetStreamContext) -> JetStreamContext.PullSubscription:
+        async def join(
+            js: JetStreamContext,
+        ) -> tuple[api.ConsumerInfo, JetStreamContext.PullSubscription]:
             stream = await self._ensure_stream(topic)
-            await js.add_consumer(stream, config)
-            return await js.pull_subscribe_bind(durable=durable, stream=stream)
+            info = await _join_group(js, stream, config)
+            return info, await js.pull_subscribe_bind(durable=durable, stream=stream)
 
-        pull = await self._call(f"joining group {group!r} on topic {topic!r}", join)
+        info, pull = await self._call(f"joining group {group!r} on topic {topic!r}", join)
+        delivered = info.delivered.stream_seq if info.delivered is not None else 0
         subscription = _NatsSubscription(
-            self, pull, topic=topic, group=group, consumer=consumer, batch=self._options.fetch_batch
+            self,
+            pull,
+            topic=topic,
+            group=group,
+            consumer=consumer,
+            batch=self._options.fetch_batch,
+            ack_wait_s=ack_wait,
+            ephemeral=ephemeral,
+            next_seq=delivered + 1,
         )
         self._subscriptions.add(subscription)
         return subscription
+
+    def has_members(self, topic: str, group: str) -> bool:
+        """Whether an open subscription of this bus is on ``group`` of ``topic``."""
+        return any(s.topic == topic and s.group == group for s in self._subscriptions)
+
+    async def drop_group(self, topic: str, group: str) -> None:
+        """Delete ``group`` (an ephemeral one whose last subscription closed).
+
+        Never raises: a group that cannot be deleted now is left for the
+        server to remove after ``ephemeral_ttl_s`` without readers.
+        """
+        stream = self.stream_name(topic)
+        nc = self._nc
+        later = f"the server deletes it after {self.ephemeral_ttl_s:g}s without readers"
+        if nc is None or not nc.is_connected:
+            why = f"not connected, so the ephemeral group {group!r} of topic {topic!r} stays"
+            _log.warning("NATS bus at %s: %s; %s", self._where, why, later)
+            return
+
+        async def delete(js: JetStreamContext) -> None:
+            with contextlib.suppress(js_errors.NotFoundError):  # already gone: done
+                await js.delete_consumer(stream, group)
+
+        try:
+            await self._call(f"deleting the ephemeral group {group!r} of topic {topic!r}", delete)
+        except BusError as exc:
+            _log.warning("%s; %s", exc, later)
+
+    async def revive_group(
+        self, topic: str, group: str, ack_wait_s: float, resume_seq: int
+    ) -> None:
+        """Recreate the ephemeral ``group`` if the server lost it, from ``resume_seq`` on.
+
+        Raises:
+            BusError: NATS refused or is unreachable.
+        """
+        stream = self.stream_name(topic)
+
+        async def revive(js: JetStreamContext) -> None:
+            found = await _find_group(js, stream, group)
+            if found == "found":
+                return
+            # A stream created anew holds only messages this member has not seen.
+            start = 1 if found == "no stream" else resume_seq
+            self._streams.discard(stream)
+            await self._ensure_stream(topic)
+            config = _group_config(
+                self.subject(topic),
+                group,
+                ack_wait_s,
+                ephemeral_ttl_s=self.ephemeral_ttl_s,
+                start_seq=start,
+            )
+            await _join_group(js, stream, config)
+            _log.info(
+                "NATS bus at %s: recreated the ephemeral group %r of topic %r (idle for "
+                "%gs, or deleted elsewhere) from stream sequence %d",
+                self._where,
+                group,
+                topic,
+                self.ephemeral_ttl_s,
+                start,
+            )
+
+        await self._call(f"checking the ephemeral group {group!r} of topic {topic!r}", revive)
 
     async def close(self) -> None:
         """Close the open subscriptions (giving back what they did not acknowledge),

@@ -19,6 +19,14 @@ Design notes.
   the group's pending list but are marked idle for a year (``XCLAIM ... IDLE
   ... JUSTID``), so the next ``XAUTOCLAIM`` of any member takes them at once.
   Consumer names stay registered in the group; reuse stable names per worker.
+* An ephemeral group is created at ``$`` (after the newest entry). When its
+  subscription closes and no other open subscription of the bus is on it,
+  ``XGROUP DESTROY`` deletes it, pending list and all, instead of handing
+  entries back. Redis has no expiry for groups: a process that dies without
+  closing leaves a small idle group behind (harmless; ``destroy()`` removes
+  it). A member that finds its ephemeral group gone (``NOGROUP``: another
+  connection's member closed it) recreates it after the last entry it read,
+  or at ``$`` if it has read none.
 * A subscription reads ``read_count`` entries at a time (1 by default): with
   more, entries waiting in the local buffer age toward ``ack_wait_s`` too.
 * A record that is not an envelope (written by something else, or damaged)
@@ -42,21 +50,16 @@ Design notes.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
-from penguiflow._cancel_safe import forget_outcome
 from penguiflow.bus._codec import (
-    DeliveryBase,
     check_ack_wait,
     check_consumer,
+    check_ephemeral,
     check_group,
     check_topic,
-    decode_envelope,
     encode_envelope,
 )
 from penguiflow.bus.base import BusEnvelope, BusError
@@ -66,6 +69,9 @@ try:
     from redis import exceptions as redis_errors
 
     from penguiflow._redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
+    from penguiflow.bus._redis_subscription import FIELD as _FIELD
+    from penguiflow.bus._redis_subscription import PAGE as _PAGE
+    from penguiflow.bus._redis_subscription import RedisSubscription as _RedisSubscription
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f'RedisStreamsBus needs the redis driver ({exc}): pip install "penguiflow-core[redis]"'
@@ -73,13 +79,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["RedisStreamsBus"]
 
-logger = logging.getLogger("penguiflow.bus")
-
 _T = TypeVar("_T")
-_FIELD = b"envelope"
-_HANDBACK_IDLE_MS = 365 * 24 * 3600 * 1000
-_PAGE = 500
-_Entry = tuple[bytes, dict[bytes, bytes] | None, bool]  # (entry id, fields, redelivered)
 
 
 def _positive(name: str, value: object, *, integer: bool = False) -> None:
@@ -87,258 +87,6 @@ def _positive(name: str, value: object, *, integer: bool = False) -> None:
     if isinstance(value, bool) or not valid or not value > 0:  # type: ignore[operator]
         raise ValueError(
             f"{name} must be a positive {'int' if integer else 'number'}, got {value!r}"
-        )
-
-
-class _RedisDelivery(DeliveryBase):
-    """One delivery of a `RedisStreamsBus` subscription."""
-
-    __slots__ = ("_entry_id", "_subscription")
-
-    def __init__(
-        self,
-        subscription: _RedisSubscription,
-        entry_id: bytes,
-        envelope: BusEnvelope,
-        redelivered: bool,
-    ) -> None:
-        super().__init__(envelope, redelivered)
-        self._subscription = subscription
-        self._entry_id = entry_id
-
-    @property
-    def entry_id(self) -> str:
-        """The Redis stream entry id (``<ms>-<seq>``)."""
-        return self._entry_id.decode()
-
-    async def ack(self) -> None:
-        """``XACK`` the entry; a late or repeated ack is harmless.
-
-        Raises:
-            BusError: The bus is closed or Redis cannot be reached.
-        """
-        await self._subscription.ack(self._entry_id, self._envelope.message_id)
-
-    def __repr__(self) -> str:
-        return (
-            f"<Delivery {self._envelope.message_id} entry {self.entry_id} "
-            f"on {self._envelope.topic!r}{' redelivered' if self._redelivered else ''}>"
-        )
-
-
-class _RedisSubscription:
-    """A consumer-group member on one stream (iterate it from one task; close it when done)."""
-
-    def __init__(
-        self, bus: RedisStreamsBus, topic: str, group: str, consumer: str, ack_wait_s: float
-    ) -> None:
-        self._bus = bus
-        self._topic = topic
-        self._key = bus.stream_key(topic)
-        self._group = group
-        self._consumer = consumer
-        self._ack_wait_ms = max(1, round(ack_wait_s * 1000))
-        self._claim_every = min(ack_wait_s / 4, bus.block_ms / 1000)
-        self._next_claim_at = 0.0  # claim at once: a dead member may have left entries
-        self._claim_cursor: bytes | str = "0-0"
-        self._buffer: deque[_Entry] = deque()
-        self._outstanding: set[bytes] = set()  # yielded, not acked by us yet
-        self._recover = False
-        self._read: asyncio.Task[None] | None = None
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """Whether `close` was called."""
-        return self._closed
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> _RedisDelivery:
-        failing_since: float | None = None
-        backoff = 0.1
-        loop = asyncio.get_running_loop()
-        while True:
-            if self._closed:
-                raise StopAsyncIteration
-            if self._buffer:
-                delivery = await self._deliver(self._buffer.popleft())
-                if delivery is not None:
-                    return delivery
-                continue
-            orphan = self._read
-            if orphan is not None and not orphan.done():
-                # A read of a cancelled __anext__ still running: let it finish first.
-                await asyncio.wait((orphan,))
-            self._read = read = asyncio.ensure_future(self._fill())
-            read.add_done_callback(forget_outcome)
-            try:
-                # `wait` does not cancel `read` on our behalf: should the driver
-                # swallow the cancellation of `read`, ours still goes through.
-                await asyncio.wait((read,))
-            except asyncio.CancelledError:
-                read.cancel()
-                self._recover = True  # the server may have handed us entries we never saw
-                raise
-            if read.cancelled():  # close() stopped the read
-                self._recover = True
-                continue
-            try:
-                read.result()
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-                now = loop.time()
-                failing_since = now if failing_since is None else failing_since
-                if now - failing_since >= self._bus.reconnect_timeout_s:
-                    raise BusError(
-                        f"lost Redis at {self._bus.where} while reading {self._key!r} "
-                        f"(group {self._group!r}) for {self._bus.reconnect_timeout_s}s: {exc}"
-                    ) from exc
-                self._recover = True
-                await asyncio.sleep(backoff)  # waiting for the server to come back
-                backoff = min(backoff * 2, 2.0)
-            except redis_errors.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise BusError(
-                        f"Redis at {self._bus.where} rejected a read of {self._key!r} "
-                        f"(group {self._group!r}): {exc}"
-                    ) from exc
-                # The stream or group vanished (server restarted empty, key deleted).
-                await self._bus.ensure_group(self._key, self._group)
-            except redis_errors.RedisError as exc:
-                raise BusError(
-                    f"Redis at {self._bus.where} failed reading {self._key!r}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            else:
-                failing_since, backoff = None, 0.1
-
-    async def _fill(self) -> None:
-        """Put the next entries into the buffer, or return empty-handed after blocking."""
-        client = self._bus.client(f"reading {self._key!r}")
-        loop = asyncio.get_running_loop()
-        if self._recover:
-            reply = await client.xreadgroup(
-                self._group, self._consumer, {self._key: "0"}, count=_PAGE
-            )
-            self._recover = False
-            known = self._outstanding | {entry_id for entry_id, _, _ in self._buffer}
-            self._buffer.extend(
-                (entry_id, f, False)
-                for entry_id, f in self._entries(reply)
-                if entry_id not in known
-            )
-            return
-        now = loop.time()
-        if now >= self._next_claim_at:
-            cursor, claimed, *_ = await client.xautoclaim(
-                self._key,
-                self._group,
-                self._consumer,
-                min_idle_time=self._ack_wait_ms,
-                start_id=self._claim_cursor,
-                count=self._bus.read_count,
-            )
-            self._claim_cursor = cursor
-            scanning = cursor not in (b"0-0", "0-0")
-            self._next_claim_at = now if scanning else now + self._claim_every
-            self._buffer.extend((entry_id, f, True) for entry_id, f in claimed)
-            if claimed or scanning:
-                return
-        block_ms = min(self._bus.block_ms, max(1, int((self._next_claim_at - now) * 1000)))
-        reply = await client.xreadgroup(
-            self._group,
-            self._consumer,
-            {self._key: ">"},
-            count=self._bus.read_count,
-            block=block_ms,
-        )
-        self._buffer.extend((entry_id, f, False) for entry_id, f in self._entries(reply))
-
-    @staticmethod
-    def _entries(reply: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
-        streams = reply.values() if isinstance(reply, dict) else (s[1] for s in reply or ())
-        return [(entry_id, fields) for entries in streams for entry_id, fields in entries]
-
-    async def _deliver(self, entry: _Entry) -> _RedisDelivery | None:
-        entry_id, fields, redelivered = entry
-        raw = None if fields is None else fields.get(_FIELD)
-        try:
-            if raw is None:
-                raise ValueError("no 'envelope' field (the entry was trimmed or is foreign)")
-            envelope = decode_envelope(raw)
-        except ValueError as exc:
-            logger.error(
-                "skipping unreadable entry %s of Redis stream %r (group %r): %s; "
-                "it is acknowledged and left in the stream",
-                entry_id.decode(errors="replace"),
-                self._key,
-                self._group,
-                exc,
-            )
-            await self.ack(entry_id, None)
-            return None
-        self._outstanding.add(entry_id)
-        return _RedisDelivery(self, entry_id, envelope, redelivered)
-
-    async def ack(self, entry_id: bytes, message_id: str | None) -> None:
-        """``XACK`` one entry of this subscription's stream for its group."""
-        what = f"acking message {message_id!r}" if message_id else "acking an entry"
-        await self._bus.call(
-            f"{what} (entry {entry_id.decode(errors='replace')} of {self._key!r})",
-            lambda client: client.xack(self._key, self._group, entry_id),
-        )
-        self._outstanding.discard(entry_id)
-
-    async def close(self) -> None:
-        """Stop receiving and hand this member's unacknowledged entries back (idempotent).
-
-        Never raises for an unreachable server: the entries then come back
-        after ``ack_wait_s`` like those of a crashed member.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._bus.forget(self)
-        read = self._read
-        if read is not None and not read.done():
-            read.cancel()
-            await asyncio.wait((read,))
-        self._buffer.clear()
-        self._outstanding.clear()
-        try:
-            await self._bus.call(
-                f"handing back the pending entries of {self._key!r}", self._hand_back
-            )
-        except BusError as exc:
-            logger.warning("%s; they are redelivered after ack_wait_s instead", exc)
-
-    async def _hand_back(self, client: aioredis.Redis) -> None:
-        start: bytes | str = "-"
-        while True:
-            page = await client.xpending_range(
-                self._key, self._group, start, "+", _PAGE, consumername=self._consumer
-            )
-            ids: list[Any] = [item["message_id"] for item in page]
-            if ids:
-                await client.xclaim(
-                    self._key,
-                    self._group,
-                    self._consumer,
-                    0,
-                    ids,
-                    idle=_HANDBACK_IDLE_MS,
-                    justid=True,
-                )
-            if len(ids) < _PAGE:
-                return
-            start = b"(" + ids[-1]
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return (
-            f"<RedisStreamsBus subscription {self._key!r} group={self._group!r} "
-            f"consumer={self._consumer!r} {state}>"
         )
 
 
@@ -480,30 +228,44 @@ class RedisStreamsBus:
         )
 
     async def subscribe(
-        self, topic: str, *, group: str, consumer: str, ack_wait_s: float = 30.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        consumer: str,
+        ack_wait_s: float = 30.0,
+        ephemeral: bool = False,
     ) -> _RedisSubscription:
         """Join ``group`` on ``topic`` as ``consumer`` (creating the group if needed).
 
+        A new group starts at the stream's oldest entry, or with
+        ``ephemeral=True`` after its newest; an ephemeral group is deleted
+        when its last subscription on this bus closes.
+
         Raises:
             ValueError: Bad topic, group, consumer or ``ack_wait_s``.
-            TypeError: A name is not a string.
+            TypeError: A name is not a string, or ``ephemeral`` is not a bool.
             BusError: The bus is closed or Redis cannot be reached.
         """
         key = self.stream_key(topic)
         check_group(group)
         check_consumer(consumer)
         ack_wait = check_ack_wait(ack_wait_s)
-        await self.ensure_group(key, group)
-        subscription = _RedisSubscription(self, topic, group, consumer, ack_wait)
+        check_ephemeral(ephemeral)
+        await self.ensure_group(key, group, b"$" if ephemeral else b"0")
+        subscription = _RedisSubscription(self, topic, group, consumer, ack_wait, ephemeral)
         self._subscriptions.add(subscription)
         return subscription
 
-    async def ensure_group(self, key: str, group: str) -> None:
-        """Create ``group`` on ``key`` from the stream's start, unless it exists."""
+    async def ensure_group(self, key: str, group: str, start: bytes) -> None:
+        """Create ``group`` on ``key`` to read after entry id ``start``, unless it exists.
+
+        ``b"0"`` is the stream's start, ``b"$"`` its end.
+        """
 
         async def create(client: aioredis.Redis) -> None:
             try:
-                await client.xgroup_create(key, group, id="0", mkstream=True)
+                await client.xgroup_create(key, group, id=start, mkstream=True)
             except redis_errors.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
@@ -513,6 +275,10 @@ class RedisStreamsBus:
     def forget(self, subscription: _RedisSubscription) -> None:
         """Drop a closed subscription from the registry (called by the subscription)."""
         self._subscriptions.discard(subscription)
+
+    def has_members(self, key: str, group: str) -> bool:
+        """Whether an open subscription of this bus is on ``group`` of stream ``key``."""
+        return any(s.key == key and s.group == group for s in self._subscriptions)
 
     async def close(self) -> None:
         """Close every subscription (handing back its entries), then the client; idempotent."""
