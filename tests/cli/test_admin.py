@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -392,6 +393,56 @@ async def test_history_and_replay_against_redis(
 ) -> None:
     prefix, store = redis_store
     await _check_service_store(redis_url, ["--store-option", f"prefix={prefix}"], store)
+
+
+async def test_a_mistyped_postgres_schema_is_one_line_and_creates_nothing(
+    postgres_url: str,
+) -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+    typo = f"admin_typo_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(postgres_url)
+    # Trust authentication ignores the password; it is there to be kept out of the message.
+    url = urlunsplit(
+        parts._replace(netloc=f"{parts.username}:s3cret@{parts.hostname}:{parts.port or 5432}")
+    )
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        done = admin("history", "t", "--state-store", url, "-o", f"schema={typo}")
+        assert_one_line_error(
+            done,
+            1,
+            f"schema '{typo}' at postgresql://{parts.hostname}:{parts.port or 5432}{parts.path} "
+            "holds no penguiflow state store (opened with create=False: no such schema)",
+        )
+        assert "s3cret" not in done.stderr
+        exists = await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", typo
+        )
+        assert exists is False
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{typo}" CASCADE')
+        await conn.close()
+
+
+async def test_a_mistyped_redis_prefix_is_one_line_and_writes_nothing(redis_url: str) -> None:
+    aioredis = pytest.importorskip("redis.asyncio")
+    typo = f"admin-typo-{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(redis_url)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        done = admin("replay", "t", "--state-store", redis_url, "-o", f"prefix={typo}")
+        assert_one_line_error(
+            done,
+            1,
+            f"prefix '{typo}' at redis://{parts.hostname}:{parts.port or 6379}{parts.path} "
+            "holds no penguiflow state store (opened with create=False",
+        )
+        assert [key async for key in client.scan_iter(match=f"{typo}:*")] == []
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{typo}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
 # -- bad input: one line on stderr, exit 2 for usage, 1 for runtime failures ----------

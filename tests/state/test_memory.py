@@ -25,6 +25,12 @@ async def test_open_accepts_only_the_memory_url() -> None:
         await InMemoryStateStore.open("memory://", prefix="x")
 
 
+async def test_create_false_is_refused_since_no_in_memory_store_exists_beforehand() -> None:
+    assert isinstance(await InMemoryStateStore.open("memory://", create=True), InMemoryStateStore)
+    with pytest.raises(StateStoreError, match=r"memory:// never holds an existing state store"):
+        await InMemoryStateStore.open("memory://", create=False)
+
+
 async def test_each_store_is_independent() -> None:
     first, second = InMemoryStateStore(), InMemoryStateStore()
     await first.save_event(_event())

@@ -64,6 +64,29 @@ async def test_redis_url(redis_url: str) -> None:
         await store.destroy()
 
 
+async def test_create_false_reaches_every_backend(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    unique = uuid.uuid4().hex[:12]
+    missing = {
+        "memory://": ({}, "memory:// never holds an existing state store"),
+        f"sqlite:///{tmp_path / 'missing.db'}": ({}, "the file does not exist"),
+        postgres_url: ({"schema": f"pf_test_{unique}"}, "holds no penguiflow state store"),
+        redis_url: ({"prefix": f"pf-test-{unique}"}, "holds no penguiflow state store"),
+    }
+    persistent = list(missing.items())[1:]
+    try:
+        for url, (options, message) in missing.items():
+            with pytest.raises(StateStoreError, match=message):
+                await open_store(url, create=False, **options)
+        for url, (options, _) in persistent:
+            await (await open_store(url, **options)).close()  # create=True is the default
+            await (await open_store(url, create=False, **options)).close()
+    finally:
+        for url, (options, _) in persistent:
+            await (await open_store(url, **options)).destroy()  # type: ignore[attr-defined]
+
+
 async def test_unknown_scheme_lists_every_scheme_and_its_extra() -> None:
     with pytest.raises(ValueError, match="unknown state store scheme 'mongodb://'") as caught:
         await open_store("mongodb://localhost/db")

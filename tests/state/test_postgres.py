@@ -124,6 +124,135 @@ async def test_schema_created_through_open_store(postgres_url: str, schema: str)
         await store.close()
 
 
+# -- create=False: open an existing store only ----------------------------------------------------
+
+
+def _display(url: str) -> str:
+    """How the store names the server in messages: no user, no password."""
+    parts = urlsplit(url)
+    return f"postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+async def _schema_exists(admin: Any, schema: str) -> bool:
+    return bool(
+        await admin.fetchval("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema)
+    )
+
+
+async def _tables(admin: Any, schema: str) -> set[str]:
+    rows = await admin.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema
+    )
+    return {row["table_name"] for row in rows}
+
+
+async def test_create_false_on_a_missing_schema_names_it_and_creates_nothing(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    parts = urlsplit(postgres_url)
+    # Trust authentication ignores the password: it is only there to be kept out of the message.
+    with_password = urlunsplit(
+        parts._replace(netloc=f"{parts.username}:s3cret@{parts.hostname}:{parts.port or 5432}")
+    )
+    with pytest.raises(StateStoreError) as info:
+        await PostgresStateStore.open(with_password, schema=schema, create=False)
+    message = str(info.value)
+    assert message.startswith(
+        f"schema {schema!r} at {_display(postgres_url)} holds no penguiflow state store "
+        "(opened with create=False: no such schema)"
+    )
+    assert "s3cret" not in message
+    assert "\n" not in message
+    assert not await _schema_exists(admin, schema)
+
+
+async def test_create_false_on_a_schema_without_a_store_leaves_it_alone(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    await admin.execute(f'CREATE TABLE "{schema}".unrelated (id INT)')
+    with pytest.raises(
+        StateStoreError, match=r"holds no penguiflow state store .*schema has no penguiflow tables"
+    ):
+        await PostgresStateStore.open(postgres_url, schema=schema, create=False)
+    assert await _tables(admin, schema) == {"unrelated"}
+
+
+async def test_create_false_reads_an_existing_store_without_touching_its_schema(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    event = _event("t", 1, tenant="acme")
+    async with await PostgresStateStore.open(postgres_url, schema=schema) as writer:
+        await writer.save_event(event)
+        await writer.save_planner_state("tok", {"step": 2})
+    applied = await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version')
+
+    async with await open_store(postgres_url, schema=schema, create=False) as reader:
+        assert isinstance(reader, PostgresStateStore)
+        assert await reader.load_history("t", tenant="acme") == [event]
+        assert await reader.load_planner_state("tok") == {"step": 2}
+        assert await reader.schema_version() == 1
+    assert await _versions(admin, schema) == [1]
+    assert await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version') == applied
+
+
+async def test_create_false_does_not_migrate_an_older_schema(
+    postgres_url: str, schema: str, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await (await PostgresStateStore.open(postgres_url, schema=schema)).close()
+    # Pretend this release expects version 2: the stored schema is now one migration behind.
+    monkeypatch.setattr("penguiflow.state._postgres_schema.SCHEMA_VERSION", 2)
+    with pytest.raises(
+        StateStoreError,
+        match=r"at version 1, older than this penguiflow's 2, .*open it once with create=True",
+    ):
+        await PostgresStateStore.open(postgres_url, schema=schema, create=False)
+    assert await _versions(admin, schema) == [1]
+
+
+async def test_create_false_refuses_a_newer_schema(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    await (await PostgresStateStore.open(postgres_url, schema=schema)).close()
+    await admin.execute(f'INSERT INTO "{schema}".schema_version (version) VALUES (999)')
+    with pytest.raises(StateStoreError, match=r"version 999, newer than .*upgrade penguiflow-core"):
+        await PostgresStateStore.open(postgres_url, schema=schema, create=False)
+
+
+async def test_create_false_names_the_tables_a_damaged_store_lacks(
+    postgres_url: str, schema: str, admin: Any
+) -> None:
+    await (await PostgresStateStore.open(postgres_url, schema=schema)).close()
+    await admin.execute(f'DROP TABLE "{schema}".memory_state, "{schema}".remote_bindings')
+    with pytest.raises(
+        StateStoreError, match=r"lacks the store's tables remote_bindings, memory_state"
+    ):
+        await PostgresStateStore.open(postgres_url, schema=schema, create=False)
+    assert await _tables(admin, schema) == TABLES - {"memory_state", "remote_bindings"}
+
+
+async def test_create_false_never_sees_a_half_created_schema(
+    postgres_url: str, schema: str
+) -> None:
+    # The first opener creates the schema in one transaction: a concurrent reader finds the
+    # whole store or none of it, never a schema without its tables.
+    async def read() -> str:
+        try:
+            await (await PostgresStateStore.open(postgres_url, schema=schema, create=False)).close()
+        except StateStoreError as exc:
+            return str(exc)
+        return "opened"
+
+    creating = asyncio.ensure_future(PostgresStateStore.open(postgres_url, schema=schema))
+    try:
+        outcomes = await asyncio.gather(*(read() for _ in range(6)))
+    finally:
+        await (await creating).close()
+    for outcome in outcomes:
+        assert outcome == "opened" or "(opened with create=False: no such schema)" in outcome
+    assert await read() == "opened"
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 

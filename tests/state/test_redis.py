@@ -118,6 +118,80 @@ async def test_a_newer_key_layout_is_refused(redis_url: str, prefix: str, admin:
         await RedisStateStore.open(redis_url, prefix=prefix)
 
 
+# -- create=False: open an existing store only ----------------------------------------------------
+
+
+def _display(url: str) -> str:
+    """How the store names the server in messages: scheme, host, port and database only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+
+async def test_create_false_on_a_missing_prefix_names_it_and_writes_nothing(
+    redis_url: str, prefix: str, admin: Any
+) -> None:
+    with pytest.raises(StateStoreError) as info:
+        await RedisStateStore.open(redis_url, prefix=prefix, create=False)
+    message = str(info.value)
+    assert message.startswith(
+        f"prefix {prefix!r} at {_display(redis_url)} holds no penguiflow state store "
+        f"(opened with create=False: no '{prefix}:layout' key)"
+    )
+    assert "\n" not in message
+    assert await _keys(admin, prefix) == set()
+
+
+async def test_create_false_ignores_keys_that_identify_no_store(
+    redis_url: str, prefix: str, admin: Any
+) -> None:
+    await admin.set(f"{prefix}:something-else", "x")
+    await admin.set(f"{prefix}:planner:tok", "{}")
+    with pytest.raises(StateStoreError, match="holds no penguiflow state store"):
+        await RedisStateStore.open(redis_url, prefix=prefix, create=False)
+    assert await _keys(admin, prefix) == {f"{prefix}:something-else", f"{prefix}:planner:tok"}
+
+
+async def test_create_false_reads_an_existing_store_and_writes_nothing(
+    redis_url: str, prefix: str, admin: Any
+) -> None:
+    event = _event("t", 1, tenant="acme")
+    async with await RedisStateStore.open(redis_url, prefix=prefix) as writer:
+        await writer.save_event(event)
+        await writer.save_memory_state("mem", {"turns": [1]})
+    before = await _keys(admin, prefix)
+
+    async with await open_store(redis_url, prefix=prefix, create=False) as reader:
+        assert isinstance(reader, RedisStateStore)
+        assert await reader.load_history("t", tenant="acme") == [event]
+        assert await reader.load_memory_state("mem") == {"turns": [1]}
+    assert await _keys(admin, prefix) == before
+    assert await admin.get(f"{prefix}:layout") == b"1"
+
+
+async def test_a_store_that_lost_its_layout_marker_is_still_found(
+    redis_url: str, prefix: str, admin: Any
+) -> None:
+    # The marker can go missing (deleted by hand, evicted under an allkeys-* policy); the
+    # events' id set still identifies the store.
+    event = _event("t", 1)
+    async with await RedisStateStore.open(redis_url, prefix=prefix) as writer:
+        await writer.save_event(event)
+    await admin.delete(f"{prefix}:layout")
+
+    async with await RedisStateStore.open(redis_url, prefix=prefix, create=False) as reader:
+        assert await reader.load_history("t") == [event]
+    assert await admin.exists(f"{prefix}:layout") == 0  # reading wrote nothing
+
+    await (await RedisStateStore.open(redis_url, prefix=prefix)).close()
+    assert await admin.get(f"{prefix}:layout") == b"1"  # create=True puts the marker back
+
+
+async def test_create_false_refuses_a_newer_layout(redis_url: str, prefix: str, admin: Any) -> None:
+    await admin.set(f"{prefix}:layout", "99")
+    with pytest.raises(StateStoreError, match=r"use layout b'99'.*upgrade penguiflow-core"):
+        await RedisStateStore.open(redis_url, prefix=prefix, create=False)
+
+
 # -- atomic idempotent writes -------------------------------------------------------------------
 
 

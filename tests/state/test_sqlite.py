@@ -86,6 +86,44 @@ async def test_create_false_refuses_a_missing_file(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+async def test_create_false_leaves_a_foreign_sqlite_file_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other-app.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+    connection.close()
+    before = path.read_bytes()
+    with pytest.raises(
+        StateStoreError,
+        match=r"no SQLite state store at .*other-app\.db.* \(opened with create=False: the file "
+        r"has no penguiflow tables\)",
+    ):
+        await SQLiteStateStore.open(f"sqlite:///{path}", create=False)
+    assert path.read_bytes() == before  # no tables added, still in rollback-journal mode
+
+
+async def test_create_false_reads_an_existing_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    event = _event()
+    async with await SQLiteStateStore.open(url) as writer:
+        await writer.save_event(event)
+    async with await SQLiteStateStore.open(url, create=False) as reader:
+        assert await reader.load_history("t1") == [event]
+
+
+async def test_create_false_does_not_migrate_an_older_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    await (await SQLiteStateStore.open(f"sqlite:///{path}")).close()
+    # Pretend this release expects version 2: the file is now one migration behind.
+    monkeypatch.setattr("penguiflow.state.sqlite.SCHEMA_VERSION", 2)
+    with pytest.raises(
+        StateStoreError, match=r"schema version 1, older than 2, .*open it once with create=True"
+    ):
+        await SQLiteStateStore.open(f"sqlite:///{path}", create=False)
+    assert _query(path, "SELECT version FROM penguiflow_schema_version") == [(1,)]
+
+
 async def test_a_file_that_is_not_a_database_gives_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are not the pages you are looking for" * 100)

@@ -188,13 +188,12 @@ class RemoteNodeProxy:
             message_id=request_id,
         )
         self.pending[request_id] = _Pending(trace_id, item)
+        runtime.emit_event("remote_dispatch", self.node, trace_id, extra={"request_id": request_id})
         try:
             await publish_patiently(self.bus, envelope, PUBLISH_PATIENCE_S)
         except (BusError, OSError) as exc:
             if self.pending.pop(request_id, None) is not None:
                 await self._fail(trace_id, item, f"publishing to {self.topic!r} failed: {exc}")
-            return
-        runtime.emit_event("remote_dispatch", self.node, trace_id, extra={"request_id": request_id})
 
     # -- receiving -------------------------------------------------------
     async def _read(self, replies: Subscription) -> None:

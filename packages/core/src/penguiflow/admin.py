@@ -120,8 +120,10 @@ async def _open(spec: str, options: dict[str, Any]) -> StateStore:
             "(or module:factory)",
             exit_code=2,
         )
-    if scheme == "sqlite":
-        options.setdefault("create", False)  # reading must not leave an empty file behind
+    if scheme != "memory":
+        # Reading must not leave an empty file, schema or key layout behind; memory://
+        # has no existing store to open (and refuses create=False).
+        options.setdefault("create", False)
     try:
         store: StateStore = await open_store(spec, **options)
     except TypeError as exc:  # an option the backend does not take

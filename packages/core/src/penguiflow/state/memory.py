@@ -53,16 +53,29 @@ class InMemoryStateStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str = "memory://", **options: Any) -> Self:
+    async def open(cls, url: str = "memory://", *, create: bool = True, **options: Any) -> Self:
         """Return a new, empty store for ``memory://``.
+
+        Args:
+            url: ``memory://``.
+            create: Accepted for symmetry with the other backends' ``open``.
+                Every in-memory store is new, so there is never an existing
+                one to open: ``create=False`` is refused rather than handing
+                out an empty store as if it were one.
 
         Raises:
             ValueError: ``url`` is not exactly ``memory://`` or options were given.
+            StateStoreError: ``create=False``.
         """
         if url != "memory://":
             raise ValueError(f"InMemoryStateStore takes the URL 'memory://' only, got {url!r}")
         if options:
             raise ValueError(f"memory:// takes no options, got {sorted(options)}")
+        if not create:
+            raise StateStoreError(
+                "memory:// never holds an existing state store (opened with create=False): "
+                "every in-memory store starts empty; open a persistent store to read history"
+            )
         return cls()
 
     # -- lifecycle ------------------------------------------------------------

@@ -44,7 +44,7 @@ SUPPORTED_SCHEMES: tuple[str, ...] = tuple(_BACKENDS)
 """URL schemes `open_store` understands."""
 
 
-async def open_store(url: str, **options: Any) -> StateStore:
+async def open_store(url: str, *, create: bool = True, **options: Any) -> StateStore:
     """Open the `StateStore` named by ``url``.
 
     Supported URLs (and the extra of ``penguiflow-core`` each needs):
@@ -58,18 +58,30 @@ async def open_store(url: str, **options: Any) -> StateStore:
         async with await open_store("sqlite:///state.db") as store:
             history = await store.load_history(trace_id)
 
+    Read-only tools pass ``create=False`` so that a mistyped location is an
+    error rather than a new empty store::
+
+        reader = await open_store("postgresql://app@db/app", schema="prod", create=False)
+
     Args:
         url: The store URL.
+        create: When true (the default), create the storage (file, schema,
+            key layout) if it does not exist yet. When false, only open a
+            store that exists: the SQLite file, the PostgreSQL schema or the
+            Redis prefix must already hold one, and nothing is created;
+            ``memory://`` refuses it, since an in-memory store never exists
+            beforehand.
         **options: Passed to the backend's ``open`` (for example ``schema=``
-            for PostgreSQL, ``prefix=`` for Redis, ``timeout=`` for SQLite).
+            for PostgreSQL, ``prefix=`` for Redis, ``busy_timeout=`` for SQLite).
 
     Raises:
         ValueError: The URL is malformed or its scheme is unknown (the message
             lists the supported ones), or the backend rejects it.
         ImportError: The backend's driver is not installed (the message says
             which extra to install).
-        StateStoreError: The store cannot be reached or opened.
+        StateStoreError: The store cannot be reached or opened, or (with
+            ``create=False``) there is no store at the location.
     """
     store_class = backend_class(url, _BACKENDS, what="state store", function="open_store")
-    store: StateStore = await store_class.open(url, **options)
+    store: StateStore = await store_class.open(url, create=create, **options)
     return store

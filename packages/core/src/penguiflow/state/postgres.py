@@ -8,7 +8,9 @@ Design notes.
   first opener creates the schema inside a transaction holding an advisory
   lock derived from the schema name, so concurrent first-openers queue up
   instead of racing on ``CREATE TABLE``. A database migrated by a newer
-  PenguiFlow is refused with a clear error rather than misread.
+  PenguiFlow is refused with a clear error rather than misread. Opening with
+  ``create=False`` only checks the schema and never creates or migrates it
+  (see `penguiflow.state._postgres_schema`).
 * Events get a ``BIGSERIAL`` sequence (save order) and a ``UNIQUE`` event id
   (``INSERT ... ON CONFLICT DO NOTHING`` makes writes idempotent). Payloads
   and state documents are ``json`` columns, not ``jsonb``: ``jsonb`` rejects
@@ -29,12 +31,12 @@ Design notes.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from collections.abc import Awaitable, Callable
 from types import ModuleType, TracebackType
 from typing import Any, Protocol, Self, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from penguiflow._urls import printable_where
 from penguiflow.state._codec import (
@@ -44,6 +46,7 @@ from penguiflow.state._codec import (
     decode_document,
     encode_document,
 )
+from penguiflow.state._postgres_schema import check_existing, migrate
 from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
 
 __all__ = ["PostgresStateStore"]
@@ -104,47 +107,6 @@ class _Pool(Protocol):
     def get_max_size(self) -> int: ...
 
 
-# version -> statements; `{s}` is the quoted schema name. Append, never edit.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE {s}.events (
-            seq BIGSERIAL PRIMARY KEY,
-            event_id TEXT NOT NULL UNIQUE,
-            trace_id TEXT,
-            tenant TEXT,
-            ts DOUBLE PRECISION NOT NULL,
-            kind TEXT NOT NULL,
-            node_name TEXT,
-            node_id TEXT,
-            payload JSON NOT NULL,
-            stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )""",
-        "CREATE INDEX events_trace_seq ON {s}.events (trace_id, seq)",
-        "CREATE INDEX events_tenant ON {s}.events (tenant)",
-        """CREATE TABLE {s}.remote_bindings (
-            seq BIGSERIAL PRIMARY KEY,
-            trace_id TEXT NOT NULL,
-            task_id TEXT NOT NULL,
-            context_id TEXT,
-            agent_url TEXT NOT NULL,
-            tenant TEXT,
-            UNIQUE (trace_id, task_id)
-        )""",
-        """CREATE TABLE {s}.planner_state (
-            token TEXT PRIMARY KEY,
-            state JSON NOT NULL,
-            updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )""",
-        """CREATE TABLE {s}.memory_state (
-            key TEXT PRIMARY KEY,
-            state JSON NOT NULL,
-            updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )""",
-    ),
-}
-_SCHEMA_VERSION = max(_MIGRATIONS)
-
-
 def _load_asyncpg() -> ModuleType:
     try:
         return importlib.import_module("asyncpg")
@@ -152,6 +114,12 @@ def _load_asyncpg() -> ModuleType:
         raise ImportError(
             'PostgresStateStore needs the asyncpg driver: pip install "penguiflow-core[postgres]"'
         ) from exc
+
+
+def _display(url: str, where: str) -> str:
+    """``postgresql://host:port/database`` of ``url``, for messages (no user, no password)."""
+    database = unquote(urlsplit(url).path.lstrip("/"))
+    return f"postgresql://{where}/{database}" if database else f"postgresql://{where}"
 
 
 def _validate_schema(schema: str) -> str:
@@ -165,17 +133,13 @@ def _validate_schema(schema: str) -> str:
     return schema
 
 
-def _lock_key(schema: str) -> int:
-    digest = hashlib.blake2b(f"penguiflow.state:{schema}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 class PostgresStateStore:
     """A `StateStore` on PostgreSQL through an asyncpg connection pool.
 
     Open it with `PostgresStateStore.open` (or `penguiflow.state.open_store`
     with a ``postgresql://`` URL); the schema is created or migrated on first
-    use.
+    use, unless it is opened with ``create=False`` to read an existing store
+    only.
 
     Example:
         >>> store = await PostgresStateStore.open("postgresql://app@db/app")  # doctest: +SKIP
@@ -245,6 +209,7 @@ class PostgresStateStore:
         max_size: int = 10,
         connect_timeout: float = 5.0,
         command_timeout: float | None = 30.0,
+        create: bool = True,
     ) -> Self:
         """Connect to PostgreSQL at ``url`` and create or migrate ``schema``.
 
@@ -255,12 +220,23 @@ class PostgresStateStore:
             max_size: Most connections the pool opens.
             connect_timeout: Seconds allowed for each connection attempt.
             command_timeout: Seconds allowed for each query (``None``: unbounded).
+            create: When false, open an existing store only: nothing is
+                created or migrated, and a schema that does not exist or
+                holds no store at this release's version is an error instead
+                of a new empty store (for read-only tools). The store is not
+                read-only afterwards.
 
         Raises:
             ValueError: Bad URL, schema name or pool sizes.
             ImportError: asyncpg is not installed (the message gives the pip command).
             StateStoreError: The server cannot be reached or refuses the connection,
-                or the schema was migrated by a newer PenguiFlow.
+                the schema was migrated by a newer PenguiFlow, or (``create=False``)
+                the schema holds no store this release reads without migrating.
+
+        Example:
+            >>> reader = await PostgresStateStore.open(  # doctest: +SKIP
+            ...     "postgresql://app@db/app", schema="prod", create=False
+            ... )
         """
         where = printable_where(
             url,
@@ -302,8 +278,14 @@ class PostgresStateStore:
             command_timeout=command_timeout,
             driver=driver,
         )
+        display = _display(url, where)
         try:
-            await store._run("schema migration", store._migrate)
+            if create:
+                await store._run("schema migration", lambda conn: migrate(conn, schema, display))
+            else:
+                await store._run(
+                    "checking the schema", lambda conn: check_existing(conn, schema, display)
+                )
         except BaseException:
             await store.close()
             raise
@@ -490,30 +472,6 @@ class PostgresStateStore:
             lambda conn: conn.fetchval(self._sql_get[table], key),
         )
         return None if text is None else decode_document(text)
-
-    async def _migrate(self, conn: _Connection) -> None:
-        s = f'"{self._schema}"'
-        async with conn.transaction():
-            # Held until commit: concurrent first-openers wait here, then see the tables.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(self._schema))
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {s}.schema_version ("
-                "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            current = await conn.fetchval(
-                f"SELECT coalesce(max(version), 0) FROM {s}.schema_version"
-            )
-            if current > _SCHEMA_VERSION:
-                raise StateStoreError(
-                    f"PostgreSQL schema {self._schema!r} at {self._where} is at version {current}, "
-                    f"newer than this penguiflow supports ({_SCHEMA_VERSION}); "
-                    "upgrade penguiflow-core"
-                )
-            for version in sorted(v for v in _MIGRATIONS if v > current):
-                for statement in _MIGRATIONS[version]:
-                    await conn.execute(statement.format(s=s))
-                await conn.execute(f"INSERT INTO {s}.schema_version (version) VALUES ($1)", version)
 
     async def _run(self, action: str, operation: Callable[[_Connection], Awaitable[_T]]) -> _T:
         """Run ``operation`` on a pooled connection, retrying once if the connection dropped."""

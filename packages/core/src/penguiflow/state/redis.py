@@ -18,6 +18,13 @@ Design notes.
 
   The prefix may not contain ``:`` (nor glob characters), so one prefix's
   pattern never matches another prefix's keys.
+* ``{prefix}:layout`` is the marker of a store: every opening with
+  ``create=True`` writes it (``SET NX``, so idempotently) and refuses a
+  newer one. Opening with ``create=False`` writes nothing and accepts a prefix
+  with the marker, or, should the marker have been lost (deleted, evicted by
+  an ``allkeys-*`` policy), one that still has ``event_ids`` (any stored
+  event). Probing fixed keys keeps that check O(1); a ``SCAN`` for
+  ``{prefix}:*`` would walk the whole keyspace for a typo.
 * Idempotency: one Lua script adds the id to its set and appends the record
   only when the id was new, so check-and-append is atomic even with many
   concurrent writers and processes. Event ids are unique store-wide, like in
@@ -38,6 +45,7 @@ import json
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 from penguiflow.state._codec import (
     check_binding,
@@ -99,7 +107,7 @@ class RedisStateStore:
     """A `StateStore` on Redis through redis-py's asyncio client.
 
     Open it with `RedisStateStore.open` (or `penguiflow.state.open_store` with
-    a ``redis://`` URL).
+    a ``redis://`` URL); ``create=False`` opens an existing store only.
 
     Example:
         >>> store = await RedisStateStore.open("redis://cache:6379/0")  # doctest: +SKIP
@@ -113,12 +121,14 @@ class RedisStateStore:
         prefix: str,
         where: str,
         command_timeout: float | None,
+        display: str | None = None,
     ) -> None:
         client = connect()
         self._connect = connect
         self._client: aioredis.Redis | None = client
         self._prefix = prefix
         self._where = where
+        self._display = display or where
         self._command_timeout = command_timeout
         self._append_once = client.register_script(_APPEND_ONCE)
 
@@ -131,6 +141,7 @@ class RedisStateStore:
         connect_timeout: float = 5.0,
         command_timeout: float | None = 30.0,
         max_connections: int = 50,
+        create: bool = True,
     ) -> Self:
         """Connect to Redis at ``url`` and check the key layout under ``prefix``.
 
@@ -141,11 +152,22 @@ class RedisStateStore:
             command_timeout: Seconds allowed for each command's reply (``None``: unbounded).
             max_connections: Most connections the pool opens; more concurrent calls wait
                 for one (up to ``command_timeout``).
+            create: When false, open an existing store only: nothing is
+                written, and a prefix without a store (no ``{prefix}:layout``
+                marker, nor stored events) is an error instead of a new empty
+                store (for read-only tools). The store is not read-only
+                afterwards.
 
         Raises:
             ValueError: Bad URL, prefix or timeouts.
-            StateStoreError: The server cannot be reached or refuses us, or the
-                prefix holds a newer key layout.
+            StateStoreError: The server cannot be reached or refuses us, the
+                prefix holds a newer key layout, or (``create=False``) it holds
+                no store.
+
+        Example:
+            >>> reader = await RedisStateStore.open(  # doctest: +SKIP
+            ...     "redis://cache:6379/0", prefix="prod", create=False
+            ... )
         """
         where = redis_where(url)
         _validate_prefix(prefix)
@@ -164,9 +186,18 @@ class RedisStateStore:
                 command_timeout=command_timeout,
             )
 
-        store = cls(connect, prefix=prefix, where=where, command_timeout=command_timeout)
+        parts = urlsplit(url)
+        display = f"{parts.scheme}://{where}{parts.path}"
+        store = cls(
+            connect,
+            prefix=prefix,
+            where=where,
+            command_timeout=command_timeout,
+            display=display,
+        )
+        check = store._check_layout if create else store._check_existing
         try:
-            await store._call("opening the store", store._check_layout)
+            await store._call("opening the store", check)
         except BaseException:
             await store.close()
             raise
@@ -347,9 +378,27 @@ class RedisStateStore:
             ) from exc
 
     async def _check_layout(self, client: aioredis.Redis) -> None:
+        """Write the layout marker unless present, then refuse a layout we cannot read."""
         key = self._key("layout")
         await client.set(key, str(_LAYOUT_VERSION), nx=True)
-        found = await client.get(key)
+        self._check_version(await client.get(key))
+
+    async def _check_existing(self, client: aioredis.Redis) -> None:
+        """Check, writing nothing, that the prefix holds a store we can read (``create=False``)."""
+        found = await client.get(self._key("layout"))
+        if found is not None:
+            self._check_version(found)
+            return
+        # A store whose marker was lost still has the id set of the events it stored.
+        if await client.exists(self._key("event_ids")):
+            return
+        raise StateStoreError(
+            f"prefix {self._prefix!r} at {self._display} holds no penguiflow state store "
+            f"(opened with create=False: no {self._key('layout')!r} key); "
+            "check the prefix, or open it with create=True to create the store"
+        )
+
+    def _check_version(self, found: bytes | str | None) -> None:
         if found is None or not found.isdigit() or int(found) > _LAYOUT_VERSION:
             raise StateStoreError(
                 f"Redis keys under {self._prefix!r} at {self._where} use layout {found!r}, "

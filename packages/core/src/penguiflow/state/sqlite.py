@@ -21,7 +21,10 @@ Design notes.
   close its store still exits, and loses nothing (writes are committed).
 * Schema changes are numbered migrations recorded in
   ``penguiflow_schema_version``; opening a file written by a newer release
-  fails instead of guessing.
+  fails instead of guessing. With ``create=False`` nothing is created or
+  migrated: the file must already hold a store at this release's version, so
+  a read-only tool pointed at some other SQLite file does not write tables
+  into it.
 """
 
 from __future__ import annotations
@@ -104,6 +107,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 """Schema version this release creates and reads."""
 
+_TABLES = (
+    "penguiflow_schema_version",
+    "penguiflow_events",
+    "penguiflow_remote_bindings",
+    "penguiflow_planner_state",
+    "penguiflow_memory_state",
+)
+"""The tables of a store at `SCHEMA_VERSION` (keep in step with the migrations)."""
+
 _EVENT_COLUMNS = "event_id, trace_id, tenant, ts, kind, node_name, node_id, payload"
 
 
@@ -135,7 +147,10 @@ def _prepare_file(path: str, *, create: bool) -> None:
     """Check the file exists (``create=False``) or make its directory (``create=True``)."""
     if not create:
         if not os.path.exists(path):
-            raise StateStoreError(f"no SQLite state store at {path!r} (the file does not exist)")
+            raise StateStoreError(
+                f"no SQLite state store at {path!r} (opened with create=False: "
+                "the file does not exist); check the path"
+            )
         return
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -161,8 +176,10 @@ class SQLiteStateStore:
             ``":memory:"`` for a throw-away database.
         busy_timeout: Seconds to wait for another connection's write lock
             before an operation fails with `StateStoreError`.
-        create: When false, a missing file is an error instead of a new
-            empty database (useful for read-only tools).
+        create: When false, open an existing store only: a missing file,
+            or one that holds no store at this release's schema version, is
+            an error instead of being created or migrated (for read-only
+            tools). Ignored for ``":memory:"``.
 
     Raises:
         ValueError: ``busy_timeout`` is not positive or ``path`` is empty.
@@ -246,9 +263,14 @@ class SQLiteStateStore:
                 f"cannot open SQLite state store {path!r}: {exc} (check that the path is writable)"
             ) from None
         try:
+            existing_only = not self._create and path != _MEMORY_PATH
+            if existing_only:
+                # Before the WAL pragma, which would rewrite a foreign file's header.
+                await self._check_existing(db)
             await db.execute_fetchall("PRAGMA journal_mode=WAL")
             await db.execute_fetchall("PRAGMA synchronous=NORMAL")
-            await self._migrate(db)
+            if not existing_only:
+                await self._migrate(db)
         except BaseException as exc:
             await db.close()
             if isinstance(exc, sqlite3.Error):
@@ -288,6 +310,41 @@ class SQLiteStateStore:
         except BaseException:
             await db.execute_fetchall("ROLLBACK")
             raise
+
+    async def _check_existing(self, db: aiosqlite.Connection) -> None:
+        """Check, changing nothing, that the file holds a store this release reads."""
+        rows = await db.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'penguiflow%'"
+        )
+        missing = set(_TABLES) - {row[0] for row in rows}
+        version = 0
+        if "penguiflow_schema_version" not in missing:
+            found = list(
+                await db.execute_fetchall("SELECT MAX(version) FROM penguiflow_schema_version")
+            )
+            version = int(found[0][0] or 0)
+        if version == 0:
+            raise StateStoreError(
+                f"no SQLite state store at {self._path!r} (opened with create=False: the file "
+                "has no penguiflow tables); check the path"
+            )
+        if version > SCHEMA_VERSION:
+            raise StateStoreError(
+                f"SQLite state store {self._path!r} has schema version {version}, newer "
+                f"than {SCHEMA_VERSION} (what this penguiflow reads); upgrade penguiflow-core"
+            )
+        if version < SCHEMA_VERSION:
+            raise StateStoreError(
+                f"SQLite state store {self._path!r} has schema version {version}, older than "
+                f"{SCHEMA_VERSION}, and opening with create=False does not migrate; "
+                "open it once with create=True to migrate it"
+            )
+        if missing:
+            raise StateStoreError(
+                f"SQLite state store {self._path!r} lacks the tables "
+                f"{', '.join(sorted(missing))} although it records version {version}; "
+                "it was damaged or not written by penguiflow"
+            )
 
     async def close(self) -> None:
         """Close the connection (idempotent); later calls raise `StateStoreError`."""
