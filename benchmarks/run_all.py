@@ -44,6 +44,7 @@ ROW_PROGRAMS: tuple[str, ...] = (
     "fanout_join",
     "middleware_overhead",
     "state_store_writes",
+    "distributed_throughput",
 )
 _START = "<!-- scorecard:start -->"
 _END = "<!-- scorecard:end -->"
