@@ -6,7 +6,9 @@ backpressure and trace accounting stay the runtime's own:
 
 * The proxy takes a message from the inbox (at most ``max_inflight`` out at
   once), publishes it as a request on the node's topic with a fresh
-  ``message_id``, and remembers it as *pending*. The message still counts
+  ``message_id``, and remembers it as *pending*. Publishes overlap, so
+  requests may reach the topic out of order (as they would finish out of
+  order on several workers anyway). The message still counts
   for its trace, exactly as if a local worker were processing it.
 * A reader consumes the node's reply topic through an ephemeral group of
   this proxy's own, created before the first request; replies addressed to
@@ -116,7 +118,7 @@ class RemoteNodeProxy:
         # Read by FlowRuntime.inflight / cancel like a NodeWorker's.
         self.current_trace: str | None = None
         self.task: asyncio.Task[None] | None = None
-        self._notices: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- sending ---------------------------------------------------------
     async def run(self) -> None:
@@ -141,6 +143,7 @@ class RemoteNodeProxy:
             if replies is not None
             else None
         )
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 await self.slots.acquire()
@@ -149,10 +152,16 @@ class RemoteNodeProxy:
                 except BaseException:
                     self.slots.release()
                     raise
-                await self._send(item)
+                # Up to max_inflight publishes overlap: a broker round trip each
+                # would otherwise cap the node at one request per round trip.
+                task = loop.create_task(self._send(item))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         except FloeClosed:
             return
         finally:
+            for task in list(self._background):
+                task.cancel()
             if reader is not None:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -237,7 +246,10 @@ class RemoteNodeProxy:
             await self._fail(entry.trace_id, entry.item, f"unreadable reply: {exc}", done=False)
         finally:
             self._finish(entry.trace_id)
-        await ack_quietly(delivery)
+        # The outputs are routed: acknowledge without holding up the next reply.
+        task = asyncio.get_running_loop().create_task(ack_quietly(delivery))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _route(self, target: str, item: Any, entry: _Pending) -> None:
         runtime = self.runtime
@@ -299,8 +311,8 @@ class RemoteNodeProxy:
             headers={"trace_id": trace_id, "node": self.node.name},
         )
         task = asyncio.get_running_loop().create_task(self._publish_notice(notice))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _publish_notice(self, notice: BusEnvelope) -> None:
         try:
