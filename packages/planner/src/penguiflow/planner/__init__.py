@@ -1,5 +1,45 @@
-"""ReactPlanner for PenguiFlow: the LLM-driven planner with short-term memory lands here."""
+"""ReactPlanner for PenguiFlow: an LLM picks tools from a typed catalog and orchestrates them.
+
+``import penguiflow.planner`` does not import litellm: the litellm client is
+loaded only when a planner is built with a model name.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from penguiflow.planner.actions import ActionError, JoinCall, ParallelCall, PlannerAction
+from penguiflow.planner.context import ToolContext
+from penguiflow.planner.cost import CostTracker
+from penguiflow.planner.events import PlannerEvent
+from penguiflow.planner.llm import JSONLLMClient, LLMError, LLMReply
+from penguiflow.planner.pause import ResumeError
+from penguiflow.planner.policy import PlanningHints, ToolPolicy
+from penguiflow.planner.react import ReactPlanner
+from penguiflow.planner.trajectory import (
+    FinishReason,
+    PlannerFinish,
+    PlannerPause,
+    Step,
+    Trajectory,
+)
+
+__all__ = [
+    "ActionError",
+    "CostTracker",
+    "FinishReason",
+    "JSONLLMClient",
+    "JoinCall",
+    "LLMError",
+    "LLMReply",
+    "ParallelCall",
+    "PlannerAction",
+    "PlannerEvent",
+    "PlannerFinish",
+    "PlannerPause",
+    "PlanningHints",
+    "ReactPlanner",
+    "ResumeError",
+    "Step",
+    "ToolContext",
+    "ToolPolicy",
+    "Trajectory",
+]

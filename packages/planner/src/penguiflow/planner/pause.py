@@ -1,0 +1,137 @@
+"""Paused runs: the state a run needs to continue, saved under a resume token.
+
+Without a state store, paused runs live in the planner object. With one
+(`penguiflow.state.StateStore`, SQLite by default), the state is saved with
+``save_planner_state``, so a *different* planner — in another process,
+built with the same catalog — can resume it. The ``tool_context`` holds
+Python objects and is never saved: a resume in another process passes its
+own.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from penguiflow.planner.cost import CostTracker
+from penguiflow.planner.trajectory import Step, Trajectory
+
+__all__ = ["PauseBook", "ResumeError", "RunState"]
+
+_FORMAT = 1
+
+
+class ResumeError(LookupError):
+    """The resume token is unknown, already used, or its saved state is unreadable."""
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything about a run in progress (JSON-safe except ``tool_context``)."""
+
+    trace_id: str
+    trajectory: Trajectory
+    tool_context: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    active_since: float = field(default_factory=time.monotonic)
+    elapsed_before_s: float = 0.0
+    iterations: int = 0
+    hops: int = 0
+    tokens: int = 0
+    cost: CostTracker = field(default_factory=CostTracker)
+    paused_step: Step | None = None
+    memory_key: str | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds the run has been active (time spent paused excluded)."""
+        return self.elapsed_before_s + (time.monotonic() - self.active_since)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, saved when the run pauses."""
+        return {
+            "format": _FORMAT,
+            "trace_id": self.trace_id,
+            "trajectory": self.trajectory.to_dict(),
+            "meta": self.meta,
+            "elapsed_s": self.elapsed_s,
+            "iterations": self.iterations,
+            "hops": self.hops,
+            "tokens": self.tokens,
+            "cost": self.cost.to_dict(),
+            "paused_step": self.paused_step.to_dict() if self.paused_step else None,
+            "memory_key": self.memory_key,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], tool_context: dict[str, Any]) -> RunState:
+        """Rebuild a paused run; it becomes active now.
+
+        Raises:
+            ResumeError: The data was not written by this version of the planner.
+        """
+        if data.get("format") != _FORMAT:
+            raise ResumeError(f"saved planner state has format {data.get('format')!r}")
+        try:
+            paused = data.get("paused_step")
+            return cls(
+                trace_id=str(data["trace_id"]),
+                trajectory=Trajectory.from_dict(data["trajectory"]),
+                tool_context=tool_context,
+                meta=dict(data.get("meta") or {}),
+                elapsed_before_s=float(data.get("elapsed_s", 0.0)),
+                iterations=int(data["iterations"]),
+                hops=int(data["hops"]),
+                tokens=int(data["tokens"]),
+                cost=CostTracker.from_dict(data.get("cost") or {}),
+                paused_step=Step.from_dict(paused) if paused else None,
+                memory_key=data.get("memory_key"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResumeError(f"saved planner state is unreadable: {exc!r}") from None
+
+
+class PauseBook:
+    """Where paused runs wait: in this object, and in the state store when there is one."""
+
+    def __init__(self, state_store: Any | None) -> None:
+        self._store = state_store
+        self._local: dict[str, RunState] = {}
+
+    async def save(self, state: RunState) -> str:
+        """Keep ``state`` and return a fresh resume token for it."""
+        token = secrets.token_urlsafe(18)
+        state.elapsed_before_s = state.elapsed_s  # the clock stops while paused
+        self._local[token] = state
+        if self._store is not None:
+            await self._store.save_planner_state(token, state.to_dict())
+        return token
+
+    async def take(self, token: str, tool_context: dict[str, Any] | None) -> RunState:
+        """Return the run saved under ``token`` and forget it (a token resumes once).
+
+        Raises:
+            ResumeError: Unknown or already used token.
+        """
+        if type(token) is not str or not token:
+            raise ResumeError(f"resume token must be a non-empty string; got {token!r}")
+        state = self._local.pop(token, None)
+        if state is not None:
+            if tool_context is not None:
+                state.tool_context = tool_context
+            state.active_since = time.monotonic()
+        elif self._store is not None:
+            data = await self._store.load_planner_state(token)
+            if data is None:
+                raise ResumeError(f"unknown or already used resume token {token[:8]}...")
+            state = RunState.from_dict(data, dict(tool_context or {}))
+        else:
+            raise ResumeError(
+                f"unknown or already used resume token {token[:8]}... (this planner has no "
+                "state_store, so only runs it paused itself can be resumed)"
+            )
+        if self._store is not None:
+            await self._store.delete_planner_state(token)
+        return state

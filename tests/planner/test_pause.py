@@ -1,0 +1,95 @@
+"""Pause and resume: a tool asks for a decision, the run waits, another planner may resume it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from penguiflow import ModelRegistry, build_catalog, tool
+from penguiflow.planner import PlannerEvent, PlannerFinish, PlannerPause, ReactPlanner, ResumeError
+from penguiflow.planner.testing import ScriptedLLM
+from penguiflow.state import open_store
+
+
+class Refund(BaseModel):
+    order: str
+    amount: float
+
+
+class Approval(BaseModel):
+    approved: bool
+
+
+@tool(desc="Ask a human to approve a refund", side_effects="write")
+async def approve(args: Refund, ctx: Any) -> Approval:
+    await ctx.pause("approval needed", {"order": args.order, "amount": args.amount})
+    raise AssertionError("pause returns control to the caller")
+
+
+def catalog() -> list[Any]:
+    registry = ModelRegistry()
+    registry.register("approve", Refund, Approval)
+    return build_catalog([approve], registry)
+
+
+def script() -> list[Any]:
+    return [
+        {
+            "thought": "needs approval",
+            "next_node": "approve",
+            "args": {"order": "A1", "amount": 9.5},
+        },
+        lambda messages: {
+            "thought": "decided",
+            "next_node": None,
+            "answer": messages[-1]["content"],
+        },
+    ]
+
+
+async def test_a_paused_run_resumes_with_the_users_input() -> None:
+    events: list[PlannerEvent] = []
+    llm = ScriptedLLM(script(), cost_per_call=0.1)
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), event_callback=events.append)
+    paused = await planner.run("refund order A1")
+    assert isinstance(paused, PlannerPause)
+    assert (paused.reason, paused.payload) == ("approval needed", {"order": "A1", "amount": 9.5})
+    result = await planner.resume(paused.resume_token, {"approved": True})
+    assert isinstance(result, PlannerFinish) and result.reason == "answer_complete"
+    # The approval step observed the user's input, and the LLM saw it.
+    assert result.payload == '{"observation": {"user_input": {"approved": true}}}'
+    assert result.metadata["steps"][0]["observation"] == {"user_input": {"approved": True}}
+    assert result.metadata["cost"]["main_llm_calls"] == 2
+    kinds = [e.event_type for e in events]
+    assert kinds.index("pause") < kinds.index("resume") < kinds.index("finish")
+    with pytest.raises(ResumeError, match="already used"):
+        await planner.resume(paused.resume_token)
+
+
+async def test_another_planner_resumes_from_the_same_sqlite_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'planner.db'}"
+    async with await open_store(url) as store:
+        first = ReactPlanner(
+            llm_client=ScriptedLLM(script()[:1]), catalog=catalog(), state_store=store
+        )
+        paused = await first.run("refund order A1", llm_context={"customer": "ana"})
+        assert isinstance(paused, PlannerPause)
+    # A new store object and a new planner, as in another process.
+    async with await open_store(url, create=False) as store:
+        second = ReactPlanner(
+            llm_client=ScriptedLLM(script()[1:]), catalog=catalog(), state_store=store
+        )
+        result = await second.resume(paused.resume_token, "no")
+        assert isinstance(result, PlannerFinish) and result.reason == "answer_complete"
+        assert result.metadata["steps"][0]["action"]["args"] == {"order": "A1", "amount": 9.5}
+        assert result.payload == '{"observation": {"user_input": "no"}}'
+        assert await store.load_planner_state(paused.resume_token) is None
+
+
+async def test_an_unknown_token_is_refused() -> None:
+    planner = ReactPlanner(llm_client=ScriptedLLM([]), catalog=catalog())
+    with pytest.raises(ResumeError, match="no state_store"):
+        await planner.resume("nope")
