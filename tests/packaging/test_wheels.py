@@ -1,10 +1,11 @@
 """Wheels build, contain only their own files, and install alone, together or mixed with editable.
 
 Once per session the four wheels are built with the dev env's hatchling and the
-pydantic wheels are fetched with ``pip download`` (the only network access, usually
-served by pip's cache). Each scenario then gets a fresh venv without pip, filled
-from those local wheels only (``--no-index``) by the test runner's pip
-(``pip --python``), which keeps every scenario to about a second.
+wheels of what they require (pydantic, litellm, ... at the dev env's versions)
+are fetched with ``pip download`` (the only network access, usually served by
+pip's cache). Each scenario then gets a fresh venv without pip, filled from
+those local wheels only (``--no-index``) by the test runner's pip
+(``pip --python``), which keeps every scenario to a few seconds.
 """
 
 from __future__ import annotations
@@ -96,9 +97,24 @@ def wheelhouse(
     assert sorted(built) == sorted(package_dirs)
 
     third_party = tmp_path_factory.mktemp("third_party")
-    pydantic = f"pydantic=={metadata.version('pydantic')}"
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", third_party, pydantic])
+    pins = [f"{name}=={metadata.version(name)}" for name in _third_party_requirements(built)]
+    _run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", third_party, *pins])
     return Wheelhouse(ours=built, third_party=third_party)
+
+
+def _third_party_requirements(wheels: dict[str, Path]) -> list[str]:
+    """Names our wheels require unconditionally, besides each other (pydantic, litellm, ...)."""
+    names: set[str] = set()
+    for wheel_path in wheels.values():
+        with zipfile.ZipFile(wheel_path) as wheel:
+            (meta,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+            lines = wheel.read(meta).decode().splitlines()
+        for line in lines:
+            if line.startswith("Requires-Dist:"):
+                req = Requirement(line.partition(":")[2].strip())
+                if req.marker is None and not canonicalize_name(req.name).startswith("penguiflow-"):
+                    names.add(canonicalize_name(req.name))
+    return sorted(names)
 
 
 def _fresh_venv(root: Path) -> Path:
