@@ -93,3 +93,17 @@ async def test_an_unknown_token_is_refused() -> None:
     planner = ReactPlanner(llm_client=ScriptedLLM([]), catalog=catalog())
     with pytest.raises(ResumeError, match="no state_store"):
         await planner.resume("nope")
+
+
+async def test_a_token_resumed_by_another_planner_is_refused_by_the_first(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'planner.db'}"
+    async with await open_store(url) as one, await open_store(url) as two:
+        first = ReactPlanner(llm_client=ScriptedLLM(script()), catalog=catalog(), state_store=one)
+        second = ReactPlanner(
+            llm_client=ScriptedLLM(script()[1:]), catalog=catalog(), state_store=two
+        )
+        paused = await first.run("refund order A1")
+        assert isinstance(paused, PlannerPause)
+        assert (await second.resume(paused.resume_token, "yes")).reason == "answer_complete"
+        with pytest.raises(ResumeError, match="already used"):
+            await first.resume(paused.resume_token, "no")

@@ -105,8 +105,11 @@ class ToolRunner:
                     result = await call
             except PauseRequested:
                 raise
-            except TimeoutError:
-                error = f"tool {name!r} timed out after {policy.timeout_s:g}s"
+            except TimeoutError as exc:
+                if policy.timeout_s is not None:
+                    error = f"tool {name!r} timed out after {policy.timeout_s:g}s"
+                else:  # the tool's own timeout, not the policy's
+                    error = f"tool {name!r} raised {type(exc).__name__}: {exc}"
             except Exception as exc:
                 error = f"tool {name!r} raised {type(exc).__name__}: {exc}"
             else:

@@ -112,26 +112,32 @@ class PauseBook:
     async def take(self, token: str, tool_context: dict[str, Any] | None) -> RunState:
         """Return the run saved under ``token`` and forget it (a token resumes once).
 
+        With a state store, the store's copy is authoritative: a token another
+        planner already resumed is refused here too. (Two resumes racing in
+        different processes can both load the state before either deletes it;
+        resume a token from one place.)
+
         Raises:
             ResumeError: Unknown or already used token.
         """
         if type(token) is not str or not token:
             raise ResumeError(f"resume token must be a non-empty string; got {token!r}")
-        state = self._local.pop(token, None)
-        if state is not None:
-            if tool_context is not None:
-                state.tool_context = tool_context
-            state.active_since = time.monotonic()
-        elif self._store is not None:
+        local = self._local.pop(token, None)
+        if self._store is not None:
+            # The store decides: another planner may have resumed the token already.
             data = await self._store.load_planner_state(token)
             if data is None:
                 raise ResumeError(f"unknown or already used resume token {token[:8]}...")
-            state = RunState.from_dict(data, dict(tool_context or {}))
+            await self._store.delete_planner_state(token)
+            state = local if local is not None else RunState.from_dict(data, {})
+        elif local is not None:
+            state = local
         else:
             raise ResumeError(
                 f"unknown or already used resume token {token[:8]}... (this planner has no "
                 "state_store, so only runs it paused itself can be resumed)"
             )
-        if self._store is not None:
-            await self._store.delete_planner_state(token)
+        if tool_context is not None:
+            state.tool_context = tool_context
+        state.active_since = time.monotonic()
         return state

@@ -15,10 +15,15 @@ Design notes. A run is a small state machine over `RunState`:
   hit first finishes the run with that reason and a ``constraint`` event.
 * **Pause**: a tool calling ``ctx.pause`` ends `run` with a `PlannerPause`;
   `resume` continues from the same step (`penguiflow.planner.pause`).
+* **Side calls** hook in at two points: before a prompt is built, older steps
+  may be summarised (`penguiflow.planner.summarize`); when the LLM finishes,
+  the draft may be critiqued and sent back (`penguiflow.planner.reflection`)
+  and the accepted answer streamed (`penguiflow.planner.stream_answer`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -36,7 +41,10 @@ from penguiflow.planner.parallel import run_branches, run_join
 from penguiflow.planner.pause import PauseBook, ResumeError, RunState
 from penguiflow.planner.policy import PlanningHints, ToolPolicy
 from penguiflow.planner.prompts import build_messages, system_prompt
+from penguiflow.planner.reflection import ReflectionConfig, Reflector
 from penguiflow.planner.step import Decision, LLMCaller, decide
+from penguiflow.planner.stream_answer import stream_final_answer
+from penguiflow.planner.summarize import TrajectorySummarizer
 from penguiflow.planner.trajectory import (
     FinishReason,
     PlannerFinish,
@@ -80,6 +88,15 @@ def _resolve_client(llm: Any, llm_client: Any, what: str, **options: Any) -> JSO
     )
 
 
+def _side_client(value: Any, what: str, **options: Any) -> JSONLLMClient | None:
+    """An optional extra LLM: ``None``, a litellm model name or dict, or a JSONLLMClient."""
+    if value is None:
+        return None
+    if isinstance(value, str | Mapping):
+        return _resolve_client(value, None, what, **options)
+    return _resolve_client(None, value, what)
+
+
 class ReactPlanner:
     """Plans and runs tool calls with an LLM until it can answer (the ReAct pattern).
 
@@ -101,7 +118,16 @@ class ReactPlanner:
             another process can resume them.
         event_callback: Receives every `PlannerEvent` (sync or async).
         repair_attempts: Invalid replies repaired per step before giving up.
-        max_parallel: Most branches of a parallel step running at once.
+        max_parallel: Most branches of a parallel step running at once (a step may
+            have more; `PlanningHints.max_parallel` caps how many it may have).
+        reflection_config: Critique and revise draft answers (`ReflectionConfig`).
+        reflection_llm: The critic when ``use_separate_llm``: a model name or
+            dict, or a `JSONLLMClient`.
+        summarizer_llm: Summarises older steps (default: the main LLM); same forms.
+        prompt_token_budget: Estimated prompt tokens above which older steps are
+            summarised (``None``: never).
+        stream_final_response: Stream the final answer with one more main-LLM
+            call (``llm_stream_chunk`` events).
 
     Raises:
         TypeError: No usable LLM, or a catalog entry is not a NodeSpec.
@@ -126,12 +152,20 @@ class ReactPlanner:
         event_callback: EventCallback | None = None,
         repair_attempts: int = 3,
         max_parallel: int = 4,
+        reflection_config: ReflectionConfig | None = None,
+        reflection_llm: str | Mapping[str, Any] | JSONLLMClient | None = None,
+        summarizer_llm: str | Mapping[str, Any] | JSONLLMClient | None = None,
+        prompt_token_budget: int | None = None,
+        stream_final_response: bool = False,
     ) -> None:
         _positive("max_iters", max_iters, integer=True)
         _positive("token_budget", token_budget, integer=True)
         _positive("deadline_s", deadline_s)
         _positive("hop_budget", hop_budget, integer=True)
         _positive("max_parallel", max_parallel, integer=True)
+        _positive("prompt_token_budget", prompt_token_budget, integer=True)
+        if not isinstance(stream_final_response, bool):
+            raise TypeError(f"stream_final_response must be a bool; got {stream_final_response!r}")
         if type(repair_attempts) is not int or repair_attempts < 0:
             raise ValueError(f"repair_attempts must be an int >= 0; got {repair_attempts!r}")
         self._client = _resolve_client(
@@ -147,7 +181,7 @@ class ReactPlanner:
         self.hop_budget = hop_budget
         self.repair_attempts = repair_attempts
         self.hints = planning_hints or PlanningHints()
-        self.max_parallel = min(max_parallel, self.hints.max_parallel or max_parallel)
+        self.max_parallel = max_parallel
         self.event_callback = event_callback
         self._spec_by_name, self._filtered = self._visible_tools(catalog, tool_policy)
         self._runner = ToolRunner(self._spec_by_name)
@@ -157,6 +191,30 @@ class ReactPlanner:
             "json_schema": {"name": "planner_action", "schema": action_schema()},
         }
         self._pauses = PauseBook(state_store)
+        options = {"temperature": temperature, "json_schema_mode": json_schema_mode}
+        self._reflector = self._build_reflector(
+            reflection_config, _side_client(reflection_llm, "reflection_llm", **options)
+        )
+        summarizer = _side_client(summarizer_llm, "summarizer_llm", **options) or self._client
+        self._summarizer = (
+            TrajectorySummarizer(summarizer, prompt_token_budget) if prompt_token_budget else None
+        )
+        self.stream_final_response = stream_final_response
+
+    def _build_reflector(
+        self, config: ReflectionConfig | None, critic: JSONLLMClient | None
+    ) -> Reflector | None:
+        if config is not None and not isinstance(config, ReflectionConfig):
+            raise TypeError(f"reflection_config must be a ReflectionConfig; got {config!r:.80}")
+        if config is not None and config.use_separate_llm and critic is None:
+            raise ValueError("ReflectionConfig(use_separate_llm=True) needs reflection_llm=")
+        if config is None or not config.enabled:
+            if critic is not None:
+                logger.warning("reflection_llm is unused: reflection_config is not enabled")
+            return None
+        # A given reflection_llm critiques (the seed's "cheaper critique model"); without one,
+        # the main LLM does.
+        return Reflector(config, critic if critic is not None else self._client)
 
     def _visible_tools(
         self, catalog: Sequence[NodeSpec], policy: ToolPolicy | None
@@ -199,6 +257,7 @@ class ReactPlanner:
         *,
         llm_context: Mapping[str, Any] | None = None,
         tool_context: Mapping[str, Any] | None = None,
+        trace_id: str | None = None,
     ) -> PlannerResult:
         """Plan and act on ``query`` until an answer, a limit, or a pause.
 
@@ -206,6 +265,8 @@ class ReactPlanner:
             query: The user's request.
             llm_context: JSON data the LLM sees with the query.
             tool_context: Python objects for the tools only (never sent to the LLM).
+            trace_id: Id of the run (``ctx.trace_id`` of its tools, ``metadata["trace_id"]``);
+                a fresh one by default, the flow's trace when run from a flow node.
 
         Raises:
             TypeError: ``query`` is not a non-empty string, ``llm_context`` is not
@@ -214,10 +275,12 @@ class ReactPlanner:
         if type(query) is not str or not query.strip():
             raise TypeError(f"query must be a non-empty string; got {query!r:.80}")
         context = check_llm_context(llm_context)
+        if trace_id is not None and (type(trace_id) is not str or not trace_id):
+            raise TypeError(f"trace_id must be a non-empty string; got {trace_id!r}")
         if tool_context is not None and not isinstance(tool_context, Mapping):
             raise TypeError(f"tool_context must be a mapping; got {type(tool_context).__name__}")
         state = RunState(
-            trace_id=uuid.uuid4().hex,
+            trace_id=trace_id if trace_id is not None else uuid.uuid4().hex,
             trajectory=Trajectory(query=query, llm_context=context),
             tool_context=dict(tool_context or {}),
         )
@@ -250,15 +313,18 @@ class ReactPlanner:
     async def _drive(self, state: RunState) -> PlannerResult:
         llm = LLMCaller(self._client, "main", state.cost, self.event_callback)
         llm.tokens_used = state.tokens
+        notes: dict[str, Any] = {}  # extra finish metadata from the side calls
         while True:
             state.tokens = llm.tokens_used
             limit = self._limit_hit(state)
             if limit is not None:
                 reason, detail = limit
                 await self._event(state, "constraint", extra={"reason": reason, "detail": detail})
-                return await self._finish(state, reason, None, error=detail)
+                return await self._finish(state, reason, None, error=detail, notes=notes)
             index = len(state.trajectory.steps)
             await self._event(state, "step_start")
+            if self._summarizer is not None:
+                await self._summarizer.maybe_summarize(state, self._system, llm, notes)
             messages = build_messages(self._system, state.trajectory)
             decision = await decide(
                 llm,
@@ -274,11 +340,23 @@ class ReactPlanner:
             if decision.action is None:
                 assert decision.failure in ("invalid_output", "llm_error")
                 failure: FinishReason = decision.failure  # type: ignore[assignment]
-                return await self._finish(state, failure, None, error=decision.error)
+                return await self._finish(state, failure, None, error=decision.error, notes=notes)
             action = decision.action
             if action.kind == "finish":
-                state.trajectory.steps.append(Step(action=action.to_json()))
-                return await self._finish(state, "answer_complete", action.answer)
+                draft = Step(action=action.to_json())
+                state.trajectory.steps.append(draft)
+                if self._reflector is not None:
+                    check = functools.partial(self._limit_hit, state)
+                    review = await self._reflector.review(state, llm, check)
+                    notes["reflection"] = review.record
+                    if review.revise:
+                        draft.observation = review.message  # the LLM reads it next step
+                        continue
+                payload = action.answer
+                if self.stream_final_response:
+                    payload = await stream_final_answer(llm, state.trajectory, payload, notes)
+                state.tokens = llm.tokens_used
+                return await self._finish(state, "answer_complete", payload, notes=notes)
             step = Step(action=action.to_json())
             try:
                 if action.kind == "call":
@@ -304,10 +382,9 @@ class ReactPlanner:
         if action.kind != "parallel":
             return None
         names = [branch.node for branch in action.plan]
-        if len(names) > self.max_parallel:
-            return (
-                f"a parallel step may have at most {self.max_parallel} branches, not {len(names)}"
-            )
+        cap = self.hints.max_parallel
+        if cap is not None and len(names) > cap:
+            return f"a parallel step may have at most {cap} branches, not {len(names)}"
         banned = sorted(set(names) & self.hints.sequential_only)
         if banned:
             return f"tools {banned} must not run in a parallel step; call them one at a time"
@@ -411,7 +488,13 @@ class ReactPlanner:
         return PlannerPause(reason=pause.reason, payload=pause.payload, resume_token=token)
 
     async def _finish(
-        self, state: RunState, reason: FinishReason, payload: Any, *, error: str | None = None
+        self,
+        state: RunState,
+        reason: FinishReason,
+        payload: Any,
+        *,
+        error: str | None = None,
+        notes: Mapping[str, Any] | None = None,
     ) -> PlannerFinish:
         metadata: dict[str, Any] = {
             "trace_id": state.trace_id,
@@ -420,6 +503,7 @@ class ReactPlanner:
             "hops": state.hops,
             "token_estimate": state.tokens,
             "cost": state.cost.to_dict(),
+            **(notes or {}),
         }
         if error is not None:
             metadata["error"] = error
