@@ -33,8 +33,9 @@ $(STAMP): $(STAMP_INPUTS)
 	@touch $@
 
 .PHONY: demo
-demo: venv ## Run the quickstart demo flow
+demo: venv ## Run the quickstart flow, then a ReactPlanner (offline, scripted LLM)
 	$(BIN)/python examples/quickstart/main.py
+	$(BIN)/python examples/react_minimal/main.py
 
 .PHONY: test
 test: venv ## Run every check: ruff, format, mypy --strict, pytest, mkdocs --strict

@@ -10,10 +10,21 @@ from penguiflow.planner.actions import ActionError, JoinCall, ParallelCall, Plan
 from penguiflow.planner.context import ToolContext
 from penguiflow.planner.cost import CostTracker
 from penguiflow.planner.events import PlannerEvent
+from penguiflow.planner.flows import (
+    FlowOrigin,
+    FlowToolError,
+    PlannerOutcome,
+    PlannerResume,
+    flow_origin,
+    flow_tool,
+    planner_node,
+)
+from penguiflow.planner.litellm_client import LiteLLMClient
 from penguiflow.planner.llm import JSONLLMClient, LLMError, LLMReply
 from penguiflow.planner.pause import ResumeError
 from penguiflow.planner.policy import PlanningHints, ToolPolicy
 from penguiflow.planner.react import ReactPlanner
+from penguiflow.planner.reflection import Critique, ReflectionConfig, ReflectionCriteria
 from penguiflow.planner.trajectory import (
     FinishReason,
     PlannerFinish,
@@ -25,21 +36,32 @@ from penguiflow.planner.trajectory import (
 __all__ = [
     "ActionError",
     "CostTracker",
+    "Critique",
     "FinishReason",
+    "FlowOrigin",
+    "FlowToolError",
     "JSONLLMClient",
     "JoinCall",
     "LLMError",
     "LLMReply",
+    "LiteLLMClient",
     "ParallelCall",
     "PlannerAction",
     "PlannerEvent",
     "PlannerFinish",
+    "PlannerOutcome",
     "PlannerPause",
+    "PlannerResume",
     "PlanningHints",
     "ReactPlanner",
+    "ReflectionConfig",
+    "ReflectionCriteria",
     "ResumeError",
     "Step",
     "ToolContext",
     "ToolPolicy",
     "Trajectory",
+    "flow_origin",
+    "flow_tool",
+    "planner_node",
 ]
