@@ -121,7 +121,7 @@ class ReactPlanner:
         max_parallel: Most branches of a parallel step running at once (a step may
             have more; `PlanningHints.max_parallel` caps how many it may have).
         reflection_config: Critique and revise draft answers (`ReflectionConfig`).
-        reflection_llm: The critic when ``use_separate_llm``: a model name or
+        reflection_llm: The critic (default: the main LLM): a model name or
             dict, or a `JSONLLMClient`.
         summarizer_llm: Summarises older steps (default: the main LLM); same forms.
         prompt_token_budget: Estimated prompt tokens above which older steps are
