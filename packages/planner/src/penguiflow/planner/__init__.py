@@ -21,6 +21,15 @@ from penguiflow.planner.flows import (
 )
 from penguiflow.planner.litellm_client import LiteLLMClient
 from penguiflow.planner.llm import JSONLLMClient, LLMError, LLMReply
+from penguiflow.planner.memory import (
+    ConversationTurn,
+    DefaultShortTermMemory,
+    MemoryBudget,
+    MemoryHealth,
+    MemoryKey,
+    ShortTermMemory,
+    ShortTermMemoryConfig,
+)
 from penguiflow.planner.pause import ResumeError
 from penguiflow.planner.policy import PlanningHints, ToolPolicy
 from penguiflow.planner.react import ReactPlanner
@@ -35,8 +44,10 @@ from penguiflow.planner.trajectory import (
 
 __all__ = [
     "ActionError",
+    "ConversationTurn",
     "CostTracker",
     "Critique",
+    "DefaultShortTermMemory",
     "FinishReason",
     "FlowOrigin",
     "FlowToolError",
@@ -45,6 +56,9 @@ __all__ = [
     "LLMError",
     "LLMReply",
     "LiteLLMClient",
+    "MemoryBudget",
+    "MemoryHealth",
+    "MemoryKey",
     "ParallelCall",
     "PlannerAction",
     "PlannerEvent",
@@ -57,6 +71,8 @@ __all__ = [
     "ReflectionConfig",
     "ReflectionCriteria",
     "ResumeError",
+    "ShortTermMemory",
+    "ShortTermMemoryConfig",
     "Step",
     "ToolContext",
     "ToolPolicy",

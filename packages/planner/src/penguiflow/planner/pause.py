@@ -109,6 +109,22 @@ class PauseBook:
             await self._store.save_planner_state(token, state.to_dict())
         return token
 
+    async def peek(self, token: str) -> RunState:
+        """The run saved under ``token``, left in place (to check it before resuming).
+
+        Raises:
+            ResumeError: Unknown or already used token.
+        """
+        state = self._local.get(token) if type(token) is str else None
+        if self._store is not None and type(token) is str and token:
+            data = await self._store.load_planner_state(token)
+            if data is None:
+                raise ResumeError(f"unknown or already used resume token {token[:8]}...")
+            return state if state is not None else RunState.from_dict(data, {})
+        if state is None:
+            raise ResumeError(f"unknown or already used resume token {str(token)[:8]}...")
+        return state
+
     async def take(self, token: str, tool_context: dict[str, Any] | None) -> RunState:
         """Return the run saved under ``token`` and forget it (a token resumes once).
 

@@ -34,9 +34,11 @@ from typing import Any
 from penguiflow.catalog import NodeSpec
 from penguiflow.planner.actions import action_schema
 from penguiflow.planner.context import PauseRequested, ToolContext, check_llm_context
+from penguiflow.planner.conversation import Conversation
 from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.execution import Outcome, ToolRunner
 from penguiflow.planner.llm import JSONLLMClient
+from penguiflow.planner.memory import DefaultShortTermMemory, MemoryKey, ShortTermMemoryConfig
 from penguiflow.planner.parallel import run_branches, run_join
 from penguiflow.planner.pause import PauseBook, ResumeError, RunState
 from penguiflow.planner.policy import PlanningHints, ToolPolicy
@@ -128,6 +130,10 @@ class ReactPlanner:
             summarised (``None``: never).
         stream_final_response: Stream the final answer with one more main-LLM
             call (``llm_stream_chunk`` events).
+        short_term_memory: Conversation memory per session
+            (`penguiflow.planner.memory.ShortTermMemoryConfig`); runs then take a
+            ``memory_key``. Summaries are written by ``summarizer_llm`` (default:
+            the main LLM); sessions are saved to ``state_store`` when there is one.
 
     Raises:
         TypeError: No usable LLM, or a catalog entry is not a NodeSpec.
@@ -157,6 +163,7 @@ class ReactPlanner:
         summarizer_llm: str | Mapping[str, Any] | JSONLLMClient | None = None,
         prompt_token_budget: int | None = None,
         stream_final_response: bool = False,
+        short_term_memory: ShortTermMemoryConfig | None = None,
     ) -> None:
         _positive("max_iters", max_iters, integer=True)
         _positive("token_budget", token_budget, integer=True)
@@ -200,6 +207,18 @@ class ReactPlanner:
             TrajectorySummarizer(summarizer, prompt_token_budget) if prompt_token_budget else None
         )
         self.stream_final_response = stream_final_response
+        if short_term_memory is not None and not isinstance(
+            short_term_memory, ShortTermMemoryConfig
+        ):
+            raise TypeError(
+                "short_term_memory must be a ShortTermMemoryConfig; "
+                f"got {type(short_term_memory).__name__}"
+            )
+        self._conversation = (
+            Conversation(short_term_memory, summarizer, state_store)
+            if short_term_memory is not None and short_term_memory.enabled
+            else None
+        )
 
     def _build_reflector(
         self, config: ReflectionConfig | None, critic: JSONLLMClient | None
@@ -258,6 +277,7 @@ class ReactPlanner:
         llm_context: Mapping[str, Any] | None = None,
         tool_context: Mapping[str, Any] | None = None,
         trace_id: str | None = None,
+        memory_key: MemoryKey | None = None,
     ) -> PlannerResult:
         """Plan and act on ``query`` until an answer, a limit, or a pause.
 
@@ -267,10 +287,14 @@ class ReactPlanner:
             tool_context: Python objects for the tools only (never sent to the LLM).
             trace_id: Id of the run (``ctx.trace_id`` of its tools, ``metadata["trace_id"]``);
                 a fresh one by default, the flow's trace when run from a flow node.
+            memory_key: The conversation session (with ``short_term_memory``).
 
         Raises:
             TypeError: ``query`` is not a non-empty string, ``llm_context`` is not
                 JSON-serialisable, or ``tool_context`` is not a mapping.
+            MemoryKeyRequired: Memory requires a key and the run has none.
+            MemoryBudgetExceeded: ``overflow_policy="error"`` refused to keep the
+                turn (the finished run is the error's ``result``).
         """
         if type(query) is not str or not query.strip():
             raise TypeError(f"query must be a non-empty string; got {query!r:.80}")
@@ -279,14 +303,18 @@ class ReactPlanner:
             raise TypeError(f"trace_id must be a non-empty string; got {trace_id!r}")
         if tool_context is not None and not isinstance(tool_context, Mapping):
             raise TypeError(f"tool_context must be a mapping; got {type(tool_context).__name__}")
+        key = (
+            self._conversation.key_for_run(memory_key, tool_context) if self._conversation else None
+        )
         state = RunState(
             trace_id=trace_id if trace_id is not None else uuid.uuid4().hex,
             trajectory=Trajectory(query=query, llm_context=context),
             tool_context=dict(tool_context or {}),
+            memory_key=key.composite() if key is not None else None,
         )
         if self._filtered:
             await self._event(state, "tools_filtered", extra={"filtered": sorted(self._filtered)})
-        return await self._drive(state)
+        return await self._drive(state, key)
 
     async def resume(
         self,
@@ -294,12 +322,21 @@ class ReactPlanner:
         user_input: Any = None,
         *,
         tool_context: Mapping[str, Any] | None = None,
+        memory_key: MemoryKey | None = None,
     ) -> PlannerResult:
         """Continue a paused run; the paused tool's step observes ``user_input``.
 
+        With short-term memory, pass the ``memory_key`` the run started with.
+
         Raises:
             ResumeError: Unknown or already used token.
+            MemoryKeyError: ``memory_key`` is not the paused run's session (the
+                token stays valid).
         """
+        key = None
+        if self._conversation is not None:
+            saved = await self._pauses.peek(token)
+            key = self._conversation.key_for_resume(saved.memory_key, memory_key, tool_context)
         state = await self._pauses.take(token, dict(tool_context) if tool_context else None)
         step = state.paused_step
         state.paused_step = None
@@ -307,13 +344,29 @@ class ReactPlanner:
             step.observation = {"user_input": to_json_value(user_input)}
             state.trajectory.steps.append(step)
         await self._event(state, "resume", extra={"user_input": to_json_value(user_input)})
-        return await self._drive(state)
+        return await self._drive(state, key)
+
+    async def memory(self, key: MemoryKey) -> DefaultShortTermMemory:
+        """The short-term memory of session ``key`` (for ``persist``/``hydrate``, health...).
+
+        Raises:
+            RuntimeError: The planner has no short-term memory.
+        """
+        if self._conversation is None:
+            raise RuntimeError("this planner has no short_term_memory")
+        return await self._conversation.sessions.session(key)
+
+    async def aclose(self) -> None:
+        """Finish background summaries (bounded) and save every memory session; idempotent."""
+        if self._conversation is not None:
+            await self._conversation.sessions.close()
 
     # -- the loop ------------------------------------------------------------
-    async def _drive(self, state: RunState) -> PlannerResult:
+    async def _drive(self, state: RunState, key: MemoryKey | None = None) -> PlannerResult:
         llm = LLMCaller(self._client, "main", state.cost, self.event_callback)
         llm.tokens_used = state.tokens
         notes: dict[str, Any] = {}  # extra finish metadata from the side calls
+        remembered = await self._conversation.system_message(key) if self._conversation else []
         while True:
             state.tokens = llm.tokens_used
             limit = self._limit_hit(state)
@@ -325,7 +378,7 @@ class ReactPlanner:
             await self._event(state, "step_start")
             if self._summarizer is not None:
                 await self._summarizer.maybe_summarize(state, self._system, llm, notes)
-            messages = build_messages(self._system, state.trajectory)
+            messages = build_messages(self._system, state.trajectory, extra_system=remembered)
             decision = await decide(
                 llm,
                 messages,
@@ -356,7 +409,10 @@ class ReactPlanner:
                 if self.stream_final_response:
                     payload = await stream_final_answer(llm, state.trajectory, payload, notes)
                 state.tokens = llm.tokens_used
-                return await self._finish(state, "answer_complete", payload, notes=notes)
+                result = await self._finish(state, "answer_complete", payload, notes=notes)
+                if self._conversation is not None:
+                    await self._conversation.remember(key, state.trajectory.query, result)
+                return result
             step = Step(action=action.to_json())
             try:
                 if action.kind == "call":
