@@ -176,3 +176,28 @@ def test_memory_configuration_mistakes_fail_at_construction() -> None:
             catalog=catalog(),
             short_term_memory={"strategy": "truncation"},  # type: ignore[arg-type]
         )
+
+
+async def test_two_processes_serving_one_session_in_turn_lose_no_turn(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    async with await open_store(url) as store_a, await open_store(url) as store_b:
+        llm_a = ScriptedLLM([finish("one"), finish("three")], name="A")
+        llm_b = ScriptedLLM([finish("two")], name="B")
+        a = ReactPlanner(
+            llm_client=llm_a, catalog=catalog(), short_term_memory=truncation(), state_store=store_a
+        )
+        b = ReactPlanner(
+            llm_client=llm_b, catalog=catalog(), short_term_memory=truncation(), state_store=store_b
+        )
+        await a.run("turn1", memory_key=ANA)
+        await b.run("turn2", memory_key=ANA)
+        await a.run("turn3", memory_key=ANA)
+        # A's third prompt shows B's turn, and the store keeps all three.
+        block = memory_block(llm_a.calls[1].messages)
+        assert block is not None
+        assert [t["user"] for t in block["recent_turns"]] == ["turn1", "turn2"]
+        stored = await store_a.load_memory_state(ANA.composite())
+        assert stored is not None
+        assert [t["user"] for t in stored["turns"]] == ["turn1", "turn2", "turn3"]
+        await a.aclose()
+        await b.aclose()

@@ -89,7 +89,9 @@ async def test_the_document_is_versioned_json(memory_store: Any) -> None:
         "pending": [],
         "summary": "",
         "health": "healthy",
+        "revision": memory.revision,
     }
+    assert isinstance(memory.revision, str) and len(memory.revision) == 32
 
 
 async def test_hydrating_a_key_never_saved_changes_nothing(memory_store: Any) -> None:

@@ -9,9 +9,12 @@ A document looks like::
         "pending": [...],
         "summary": "...",
         "health": "healthy",
+        "revision": "9f1c...",
     }
 
-``turns`` are the recent (full-zone) turns and ``pending`` those waiting for
+``revision`` is a fresh id on every save (optional when reading); a process
+compares it with the one it last wrote or read to notice another process's
+save. ``turns`` are the recent (full-zone) turns and ``pending`` those waiting for
 the summariser, each ``{"user", "assistant", "trajectory_digest"?, "ts"}``,
 oldest first. Reading checks everything before anything is used, so a
 corrupt document or one of another format version is refused as a whole

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -119,6 +120,8 @@ class DefaultShortTermMemory:
         self._probe_requested = False
         self._closed = False
         self._save_lock = asyncio.Lock()
+        self.revision: str | None = None
+        """Id of the stored state this memory last wrote or read (see `MemorySessions.refresh`)."""
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -351,7 +354,10 @@ class DefaultShortTermMemory:
         if not self._config.enabled:
             return
         async with self._save_lock:
-            await store.save_memory_state(key, self.to_state())
+            document = self.to_state()
+            document["revision"] = uuid.uuid4().hex
+            await store.save_memory_state(key, document)
+            self.revision = document["revision"]
 
     async def hydrate(self, store: MemoryStore, key: str) -> bool:
         """Replace the state by the one saved under ``key``.
@@ -380,6 +386,8 @@ class DefaultShortTermMemory:
             return False
         stored = decode_state(document, key=key)
         block, health = restore_block(self._config, stored, next_seq=self._block.next_seq)
+        revision = document.get("revision")
+        self.revision = revision if isinstance(revision, str) else None
         self._generation += 1
         self._block = block
         self._turns_since_probe = 0

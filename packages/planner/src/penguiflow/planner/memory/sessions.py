@@ -190,6 +190,23 @@ class MemorySessions:
                     continue  # the opener was cancelled, not us: try again
                 raise
 
+    async def refresh(self, key: MemoryKey) -> DefaultShortTermMemory:
+        """`session`, then re-read the store if another process saved the session since.
+
+        Every save carries a new revision id; when the stored one is not the
+        one this process last wrote or read, the stored state replaces the
+        in-process one. So several processes can serve one session in turn
+        without losing each other's turns (concurrent turns of one session in
+        two processes still race: the later save wins).
+        """
+        memory = await self.session(key)
+        if self.state_store is None:
+            return memory
+        document = await self.state_store.load_memory_state(key.composite())
+        if isinstance(document, dict) and document.get("revision") != memory.revision:
+            await memory.hydrate(self.state_store, key.composite())
+        return memory
+
     async def _open(self, key: MemoryKey) -> DefaultShortTermMemory:
         future: asyncio.Future[DefaultShortTermMemory] = asyncio.get_running_loop().create_future()
         self._opening[key] = future
@@ -259,8 +276,8 @@ class MemorySessions:
                 logger.exception("could not save the memory of session %s", key)
 
     async def llm_context(self, key: MemoryKey) -> dict[str, Any]:
-        """``key``'s `DefaultShortTermMemory.get_llm_context` (opening the session)."""
-        return (await self.session(key)).get_llm_context()
+        """``key``'s `DefaultShortTermMemory.get_llm_context`, fresh from the store (`refresh`)."""
+        return (await self.refresh(key)).get_llm_context()
 
     async def system_message(self, key: MemoryKey) -> str | None:
         """The memory system message for ``key``'s next prompt, or ``None`` when it has none."""
