@@ -31,8 +31,10 @@ __all__ = [
     "DeliveryBase",
     "check_ack_wait",
     "check_consumer",
+    "check_count",
     "check_ephemeral",
     "check_group",
+    "check_seconds",
     "check_topic",
     "decode_envelope",
     "encode_envelope",
@@ -96,18 +98,38 @@ def check_consumer(consumer: object) -> str:
     return consumer
 
 
+def check_seconds(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a positive, finite number of seconds.
+
+    Raises:
+        ValueError: It is not (the message names ``name``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def check_count(name: str, value: object) -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool).
+
+    Raises:
+        ValueError: It is not (the message names ``name``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 def check_ack_wait(ack_wait_s: object) -> float:
     """Return ``ack_wait_s`` as a float if it is a positive, finite number of seconds.
 
     Raises:
         ValueError: It is not a positive finite number.
     """
-    if isinstance(ack_wait_s, bool) or not isinstance(ack_wait_s, int | float):
-        raise ValueError(f"ack_wait_s must be a number of seconds, got {ack_wait_s!r}")
-    value = float(ack_wait_s)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"ack_wait_s must be a positive number of seconds, got {ack_wait_s!r}")
-    return value
+    return check_seconds("ack_wait_s", ack_wait_s)
 
 
 def check_ephemeral(ephemeral: object) -> bool:

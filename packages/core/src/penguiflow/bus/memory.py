@@ -47,6 +47,7 @@ from penguiflow.bus._codec import (
     DeliveryBase,
     check_ack_wait,
     check_consumer,
+    check_count,
     check_ephemeral,
     check_group,
     check_topic,
@@ -274,9 +275,7 @@ class InMemoryBus:
     """
 
     def __init__(self, *, maxlen: int = DEFAULT_MAXLEN) -> None:
-        value: object = maxlen  # typed, but checked at run time
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"maxlen must be a positive int, got {maxlen!r}")
+        check_count("maxlen", maxlen)
         self._maxlen = maxlen
         self._topics: dict[str, _Topic] = {}
         self._subscriptions: set[_MemorySubscription] = set()

@@ -66,8 +66,10 @@ from penguiflow._urls import printable_where
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,
+    check_count,
     check_ephemeral,
     check_group,
+    check_seconds,
     check_topic,
     encode_envelope,
 )
@@ -97,18 +99,6 @@ _log = logging.getLogger(__name__)
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 _STREAM_NAME_IN_USE = 10058  # JetStream err_code: the name exists with another configuration
-
-
-def _check_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,13 +191,13 @@ class NatsJetStreamBus:
             )
         options = _Options(
             stream_prefix=prefix,
-            max_age_s=_check_seconds("max_age_s", max_age_s),
-            max_msgs=_check_count("max_msgs", max_msgs),
-            connect_timeout=_check_seconds("connect_timeout", connect_timeout),
-            request_timeout=_check_seconds("request_timeout", request_timeout),
-            max_reconnect_attempts=_check_count("max_reconnect_attempts", max_reconnect_attempts),
-            fetch_batch=_check_count("fetch_batch", fetch_batch),
-            ephemeral_ttl_s=_check_seconds("ephemeral_ttl_s", ephemeral_ttl_s),
+            max_age_s=check_seconds("max_age_s", max_age_s),
+            max_msgs=check_count("max_msgs", max_msgs),
+            connect_timeout=check_seconds("connect_timeout", connect_timeout),
+            request_timeout=check_seconds("request_timeout", request_timeout),
+            max_reconnect_attempts=check_count("max_reconnect_attempts", max_reconnect_attempts),
+            fetch_batch=check_count("fetch_batch", fetch_batch),
+            ephemeral_ttl_s=check_seconds("ephemeral_ttl_s", ephemeral_ttl_s),
         )
         bus = cls(url, where, options)
         await bus._connect()

@@ -57,8 +57,10 @@ from typing import Self, TypeVar
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,
+    check_count,
     check_ephemeral,
     check_group,
+    check_seconds,
     check_topic,
     encode_envelope,
 )
@@ -80,14 +82,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 __all__ = ["RedisStreamsBus"]
 
 _T = TypeVar("_T")
-
-
-def _positive(name: str, value: object, *, integer: bool = False) -> None:
-    valid = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not valid or not value > 0:  # type: ignore[operator]
-        raise ValueError(
-            f"{name} must be a positive {'int' if integer else 'number'}, got {value!r}"
-        )
 
 
 class RedisStreamsBus:
@@ -163,16 +157,15 @@ class RedisStreamsBus:
             raise ValueError(
                 f"invalid Redis key prefix {prefix!r}: use 1-100 letters, digits, '_', '.' or '-'"
             )
-        for name, value in (("maxlen", maxlen), ("block_ms", block_ms)):
-            _positive(name, value, integer=True)
-        _positive("read_count", read_count, integer=True)
-        _positive("max_connections", max_connections, integer=True)
+        counts = ("maxlen", maxlen), ("block_ms", block_ms), ("read_count", read_count)
+        for name, count in (*counts, ("max_connections", max_connections)):
+            check_count(name, count)
         for name, seconds in (
             ("connect_timeout", connect_timeout),
             ("command_timeout", command_timeout),
             ("reconnect_timeout_s", reconnect_timeout_s),
         ):
-            _positive(name, seconds)
+            check_seconds(name, seconds)
         if command_timeout * 1000 <= block_ms:
             raise ValueError(
                 f"command_timeout ({command_timeout}s) must exceed block_ms ({block_ms}ms), "
