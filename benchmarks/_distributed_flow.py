@@ -85,7 +85,7 @@ def build_flow(
         node_a.to(node_b),
         node_b.to(node_c),
         message_bus=message_bus,
-        remote_nodes=remote,
+        worker_nodes=remote,
         **options,
     )
     return flow, registry

@@ -4,7 +4,7 @@ Workload. The flow of ``_distributed_flow.py``: ``a`` turns the emitted
 number into a short string, ``b`` hashes it 50 times with sha256 (a small,
 fixed amount of CPU work), ``c`` keeps 16 hex digits; every node
 ``NodePolicy(validate="none")``, default ``queue_maxsize`` (64, which also
-caps the requests a remote node has out at once). A producer emits
+caps the requests a worker node has out at once). A producer emits
 ``--traces`` ``Message``s (one trace each, built before timing) while a
 consumer fetches the results; every result is checked against the
 expected digest and every trace must come back exactly once.
@@ -26,7 +26,7 @@ round of ``--warmup`` traces is run first and not timed. Figures are medians
 over ``--rounds`` rounds; a backend whose server is unreachable (or whose
 driver is missing) is skipped with the reason printed.
 
-There is no floor or 2.7.3 comparison (2.7.3 has no remote nodes), so the
+There is no floor or 2.7.3 comparison (2.7.3 has no worker nodes), so the
 scorecard rows are reported figures. Results go to
 ``benchmarks/results/distributed_throughput.json``.
 

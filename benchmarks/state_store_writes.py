@@ -117,7 +117,7 @@ def _opener(backend: str, workdir: Path) -> tuple[Opener | None, str]:
 
 
 def _events(trace_id: str, count: int) -> list[Any]:
-    from penguiflow.metrics import FlowEvent
+    from penguiflow.events import FlowEvent
     from penguiflow.state import StoredEvent
 
     events = []

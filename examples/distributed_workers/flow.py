@@ -76,5 +76,5 @@ def build_flow(
     e = Node(embed, name="embed", policy=NodePolicy(validate="both", timeout_s=10, max_retries=2))
     r = Node(rank, name="rank", policy=NodePolicy(validate="both"))
     remote = ["embed"] if message_bus is not None else []
-    flow = create(t.to(e), e.to(r), message_bus=message_bus, remote_nodes=remote, **options)
+    flow = create(t.to(e), e.to(r), message_bus=message_bus, worker_nodes=remote, **options)
     return flow, registry

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from penguiflow._cancel_safe import await_cancel_safe
+from penguiflow._drivers.cancel_safe import await_cancel_safe
 
 
 async def test_cancellation_reaches_the_caller_even_if_the_call_swallows_it(bounded):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import penguiflow._events as events_module
+import penguiflow._kernel.hub as events_module
 from penguiflow import FlowEvent, Node, NodePolicy, create
 
 NONE = NodePolicy(validate="none")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from penguiflow.floe import Floe, FloeClosed, Inbox
+from penguiflow._kernel.floe import Floe, FloeClosed, Inbox
 
 
 async def test_fifo_and_capacity():

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import penguiflow._events as events_module
-import penguiflow._persistence as persistence_module
+import penguiflow._kernel.hub as events_module
+import penguiflow.state._persister as persistence_module
 from penguiflow import FlowEvent, Headers, Message, Node, NodePolicy, create
 from penguiflow.state.base import RemoteBinding, StoredEvent
 

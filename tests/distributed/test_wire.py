@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from penguiflow import FlowError, FlowErrorCode, Headers, Message
-from penguiflow._wire import WireError, decode_item, encode_item
+from penguiflow.distributed._wire import WireError, decode_item, encode_item
 
 
 class Doc(BaseModel):

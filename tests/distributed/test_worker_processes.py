@@ -245,7 +245,7 @@ async def test_history_of_a_distributed_flow_survives_killing_the_owner(
             history = await store.load_history(trace_id)
             assert len(history) == count
             kinds = [(e.node_name, e.kind) for e in history]
-            # The remote node's events, recorded by the worker, are in the owner's history.
+            # The worker node's events, recorded by the worker, are in the owner's history.
             assert ("work", "remote_dispatch") in kinds
             assert ("work", "node_success") in kinds
             assert ("done", "node_success") in kinds

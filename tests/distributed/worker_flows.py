@@ -52,4 +52,4 @@ def build_flow(message_bus: MessageBus | None = None, **options: Any) -> PenguiF
     w = Node(work, name="work", policy=policy)
     d = Node(done, name="done", policy=policy)
     remote = ["work"] if message_bus is not None else []
-    return create(p.to(w), w.to(d), message_bus=message_bus, remote_nodes=remote, **options)
+    return create(p.to(w), w.to(d), message_bus=message_bus, worker_nodes=remote, **options)

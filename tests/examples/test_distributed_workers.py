@@ -28,7 +28,7 @@ def flow_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 async def _in_process(flow_module: ModuleType, count: int) -> list[str]:
     flow, registry = flow_module.build_flow()
-    assert flow.remote_nodes == frozenset()
+    assert flow.worker_nodes == frozenset()
     flow.run(registry)
     try:
         for i in range(count):

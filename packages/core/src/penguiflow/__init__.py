@@ -6,22 +6,31 @@ from pkgutil import extend_path as _extend_path
 
 __path__ = _extend_path(__path__, __name__)
 
-from typing import Any
+from typing import Any as _Any
 
-from penguiflow._optional import OPTIONAL_NAMES, load_lazy_attribute
+from penguiflow import _optional
 from penguiflow.catalog import NodeSpec, SideEffect, build_catalog, tool
 from penguiflow.context import Context
 from penguiflow.core import DEFAULT_QUEUE_MAXSIZE, PenguiFlow, create
-from penguiflow.errors import CycleError, FlowError, FlowErrorCode, TraceCancelled
+from penguiflow.errors import (
+    CycleError,
+    FetchTimeout,
+    FlowError,
+    FlowErrorCode,
+    PenguiFlowError,
+    TraceCancelled,
+    TraceEnded,
+)
+from penguiflow.events import FlowEvent, FlowEventType
 from penguiflow.floe import Floe
 from penguiflow.graph import OPEN_SEA, ROOKERY
 from penguiflow.logging import configure_logging
-from penguiflow.metrics import FlowEvent
 from penguiflow.middlewares import Middleware, log_flow_events
 from penguiflow.node import Node, NodePolicy
 from penguiflow.patterns import join_k, join_pending, map_concurrent, predicate_router, union_router
 from penguiflow.playbook import call_playbook
 from penguiflow.policies import DictRoutingPolicy, RoutingPolicy, RoutingRequest
+from penguiflow.protocols import Flow, FlowState, FlowStatistics, Planner
 from penguiflow.registry import ModelRegistry
 from penguiflow.streaming import chunk_to_ws_json, emit_stream_events, format_sse_event, stream_flow
 from penguiflow.types import WM, FinalAnswer, Headers, Message, PlanStep, StreamChunk, Thought
@@ -35,11 +44,16 @@ __all__ = [
     "Context",
     "CycleError",
     "DictRoutingPolicy",
+    "FetchTimeout",
     "FinalAnswer",
     "Floe",
+    "Flow",
     "FlowError",
     "FlowErrorCode",
     "FlowEvent",
+    "FlowEventType",
+    "FlowState",
+    "FlowStatistics",
     "Headers",
     "Message",
     "Middleware",
@@ -48,13 +62,16 @@ __all__ = [
     "NodePolicy",
     "NodeSpec",
     "PenguiFlow",
+    "PenguiFlowError",
     "PlanStep",
+    "Planner",
     "RoutingPolicy",
     "RoutingRequest",
     "SideEffect",
     "StreamChunk",
     "Thought",
     "TraceCancelled",
+    "TraceEnded",
     "__version__",
     "build_catalog",
     "call_playbook",
@@ -76,10 +93,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # Optional-package names and __version__ are resolved lazily to keep the import cheap.
-    return load_lazy_attribute(name)
+    return _optional.load_lazy_attribute(name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *OPTIONAL_NAMES])
+    return sorted([*__all__, *_optional.OPTIONAL_NAMES])

@@ -8,12 +8,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from penguiflow.errors import PenguiFlowError
+
 __all__ = ["CliError", "OneLineParser", "fail", "parse_options", "redact"]
 
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
-class CliError(Exception):
+class CliError(PenguiFlowError):
     """A failure reported as one line; ``exit_code`` is 2 for bad usage, 1 for a runtime failure."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:

@@ -9,12 +9,14 @@ import re
 import sys
 from typing import Any
 
+from penguiflow.errors import PenguiFlowError
+
 __all__ = ["FactoryError", "call_factory", "is_factory_spec"]
 
 _SPEC = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
-class FactoryError(Exception):
+class FactoryError(PenguiFlowError):
     """The factory could not be imported or called (the message says which and why)."""
 
 

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from penguiflow._runtime import FlowRuntime
-from penguiflow._worker import NodeWorker
-from penguiflow.context import Context
-from penguiflow.errors import CycleError
-from penguiflow.floe import Floe
-from penguiflow.graph import FlowGraph, build_graph
+from penguiflow._kernel.context import Context, NodeHost
+from penguiflow._kernel.floe import Floe
+from penguiflow._kernel.runtime import FlowRuntime
+from penguiflow._kernel.worker import NodeWorker
+from penguiflow.bus.base import MessageBus
+from penguiflow.distributed._names import check_namespace, flow_namespace
+from penguiflow.distributed._proxy import WorkerNodeProxy
+from penguiflow.distributed.worker import registry_models
+from penguiflow.errors import CycleError, FetchTimeout, TraceEnded
+from penguiflow.graph import Adjacency, FlowGraph, build_graph
+from penguiflow.middlewares import Middleware
 from penguiflow.node import Node, Targets
+from penguiflow.playbook import call_playbook
+from penguiflow.protocols import FlowState, FlowStatistics
 from penguiflow.registry import ModelRegistry
+from penguiflow.state._persister import EventPersister, StatePolicy, block_gate, check_store
+from penguiflow.state.base import StateStore, StoredEvent
 from penguiflow.types import Message, StreamChunk
 
-if TYPE_CHECKING:
-    from penguiflow._persistence import EventPersister, StatePolicy
-    from penguiflow._remote_proxy import RemoteNodeProxy
-    from penguiflow.bus.base import MessageBus
-    from penguiflow.state.base import StateStore, StoredEvent
-
-__all__ = ["DEFAULT_QUEUE_MAXSIZE", "Context", "CycleError", "Floe", "PenguiFlow", "create"]
+__all__ = [
+    "DEFAULT_QUEUE_MAXSIZE",
+    "Context",
+    "CycleError",
+    "Floe",
+    "FlowState",
+    "FlowStatistics",
+    "PenguiFlow",
+    "create",
+]
 
 logger = logging.getLogger("penguiflow.core")
 
@@ -52,33 +65,35 @@ class PenguiFlow:
             wait; events beyond a 10,000 backlog are dropped and counted) or
             ``"block"`` (deliveries wait while 1,000 events are pending).
         message_bus: A `penguiflow.bus.MessageBus` carrying the traffic of the
-            ``remote_nodes``. The flow does not close it.
-        remote_nodes: Nodes (or names) run by worker processes
+            ``worker_nodes``. The flow does not close it.
+        worker_nodes: Nodes (or names) served by worker processes
             (`penguiflow.distributed.RemoteWorker`) instead of this process.
             At most ``queue_maxsize`` (64 if unbounded) of each one's messages
             are out at once.
         bus_namespace: Prefix of the flow's bus topics; by default a hash of
             the graph, so workers building the same flow find them.
+        remote_nodes: Deprecated name of ``worker_nodes`` (a ``DeprecationWarning``).
 
     Raises:
         CycleError: The graph has a cycle nobody allowed.
         TypeError: An adjacency, middleware or the bus has the wrong type.
         ValueError: Bad ``queue_maxsize``, duplicate node names, empty flow,
-            unknown ``remote_nodes`` or remote nodes without a bus.
+            unknown ``worker_nodes`` or worker nodes without a bus.
     """
 
     def __init__(
         self,
-        *adjacencies: Any,
+        *adjacencies: Adjacency | Node,
         queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
         allow_cycles: bool = False,
-        middlewares: Sequence[Any] = (),
+        middlewares: Sequence[Middleware] = (),
         emit_errors_to_rookery: bool = False,
         state_store: StateStore | None = None,
         state_store_policy: StatePolicy = "drop",
         message_bus: MessageBus | None = None,
-        remote_nodes: Sequence[Node | str] = (),
+        worker_nodes: Sequence[Node | str] = (),
         bus_namespace: str | None = None,
+        remote_nodes: Sequence[Node | str] = (),
     ) -> None:
         if type(queue_maxsize) is not int or queue_maxsize < 0:
             raise ValueError(
@@ -91,7 +106,6 @@ class PenguiFlow:
             middlewares=middlewares,
             emit_errors_to_rookery=emit_errors_to_rookery,
         )
-        self._runtime.facade = self
         if state_store_policy not in ("drop", "block"):
             raise ValueError(
                 f"state_store_policy must be 'drop' or 'block'; got {state_store_policy!r}"
@@ -99,40 +113,46 @@ class PenguiFlow:
         self._persister: EventPersister | None = None
         if state_store is not None:
             self._persister = self._attach_store(state_store, state_store_policy)
+        if remote_nodes:
+            warnings.warn(
+                "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
+                "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if worker_nodes:
+                raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
+            worker_nodes = remote_nodes
         self._bus = message_bus
-        self._remote = self._check_remote(message_bus, remote_nodes)
-        self._namespace: str | None = None
-        if bus_namespace is not None:
-            from penguiflow._bus_names import check_namespace
-
-            self._namespace = check_namespace(bus_namespace)
-        self._state = "created"
+        self._workers = self._check_worker_nodes(message_bus, worker_nodes)
+        self._namespace = check_namespace(bus_namespace) if bus_namespace is not None else None
+        self._state = FlowState.CREATED
         self._stopped: asyncio.Event | None = None
 
-    def _check_remote(self, bus: Any, remote_nodes: Sequence[Node | str]) -> frozenset[Node]:
-        if isinstance(remote_nodes, str | Node):
-            remote_nodes = [remote_nodes]
-        remote: set[Node] = set()
-        for entry in remote_nodes:
+    def _check_worker_nodes(
+        self, bus: MessageBus | None, worker_nodes: Sequence[Node | str]
+    ) -> frozenset[Node]:
+        if isinstance(worker_nodes, str | Node):
+            worker_nodes = [worker_nodes]
+        served: set[Node] = set()
+        for entry in worker_nodes:
             name: object = entry.name if isinstance(entry, Node) else entry
             node = self._graph.node_named(name) if isinstance(name, str) else None
             if node is None or (isinstance(entry, Node) and node is not entry):
                 known = [n.name for n in self._graph.nodes]
-                raise ValueError(f"remote_nodes names {entry!r}, not a node of this flow {known}")
-            remote.add(node)
+                raise ValueError(f"worker_nodes names {entry!r}, not a node of this flow {known}")
+            served.add(node)
         if bus is not None:
-            from penguiflow.bus.base import MessageBus
-
             if not isinstance(bus, MessageBus):
                 raise TypeError(
                     f"message_bus must be a penguiflow.bus.MessageBus; got {type(bus).__name__}"
                 )
-        elif remote:
+        elif served:
             raise ValueError(
-                f"remote_nodes {sorted(n.name for n in remote)} need a message_bus to reach "
+                f"worker_nodes {sorted(n.name for n in served)} need a message_bus to reach "
                 "their workers: create(..., message_bus=await open_bus(url))"
             )
-        return frozenset(remote)
+        return frozenset(served)
 
     # -- introspection ---------------------------------------------------
     @property
@@ -151,9 +171,14 @@ class PenguiFlow:
         return self._runtime.all_floes()
 
     @property
+    def state(self) -> FlowState:
+        """Where the flow is in its lifecycle (created, running, stopped)."""
+        return self._state
+
+    @property
     def running(self) -> bool:
         """``True`` between `run` and `stop`."""
-        return self._state == "running"
+        return self._state is FlowState.RUNNING
 
     @property
     def emit_errors_to_rookery(self) -> bool:
@@ -166,20 +191,28 @@ class PenguiFlow:
 
     @property
     def message_bus(self) -> MessageBus | None:
-        """The bus carrying the remote nodes' traffic, if any."""
+        """The bus carrying the worker nodes' traffic, if any."""
         return self._bus
 
     @property
+    def worker_nodes(self) -> frozenset[Node]:
+        """Nodes served by worker processes (see `penguiflow.distributed`)."""
+        return self._workers
+
+    @property
     def remote_nodes(self) -> frozenset[Node]:
-        """Nodes run by worker processes (see `penguiflow.distributed`)."""
-        return self._remote
+        """Deprecated name of `worker_nodes`."""
+        warnings.warn(
+            "flow.remote_nodes is deprecated; use flow.worker_nodes",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self._workers
 
     @property
     def bus_namespace(self) -> str:
         """Prefix of this flow's bus topics (by default derived from the graph's shape)."""
         if self._namespace is None:
-            from penguiflow._bus_names import flow_namespace
-
             self._namespace = flow_namespace(self._graph)
         return self._namespace
 
@@ -203,13 +236,11 @@ class PenguiFlow:
         """
         if self._persister is None:
             raise RuntimeError("load_history needs a flow created with state_store=...")
-        if self._state == "running":
+        if self._state is FlowState.RUNNING:
             await self._runtime.hub.drain()
         return await self._persister.store.load_history(trace_id, tenant=tenant)
 
-    def _attach_store(self, store: Any, policy: StatePolicy) -> EventPersister:
-        from penguiflow._persistence import EventPersister, block_gate, check_store
-
+    def _attach_store(self, store: StateStore, policy: StatePolicy) -> EventPersister:
         runtime = self._runtime
 
         def report(trace_id: str, extra: dict[str, Any]) -> None:
@@ -221,7 +252,7 @@ class PenguiFlow:
             runtime.gate = block_gate(runtime.hub, persister)
         return persister
 
-    def add_middleware(self, middleware: Any) -> None:
+    def add_middleware(self, middleware: Middleware) -> None:
         """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""
         self._runtime.hub.add(middleware)
 
@@ -239,6 +270,24 @@ class PenguiFlow:
         """Events dropped because a middleware fell more than 10,000 events behind."""
         return self._runtime.hub.dropped
 
+    def statistics(self) -> FlowStatistics:
+        """Take a snapshot of the flow's load and losses (cheap; safe to poll).
+
+        Example:
+            >>> stats = flow.statistics()  # doctest: +SKIP
+            >>> stats.queued["retrieve"], stats.traces_in_flight  # doctest: +SKIP
+            (3, 12)
+        """
+        runtime = self._runtime
+        return FlowStatistics(
+            state=self._state,
+            queued={node.name: runtime.depth_in(node) for node in self._graph.nodes},
+            queued_in_rookery=runtime.rookery.qsize(),
+            traces_in_flight=len(runtime.traces),
+            dropped_events=runtime.hub.dropped,
+            state_store_errors=self.state_store_errors,
+        )
+
     # -- lifecycle -------------------------------------------------------
     def run(self, registry: ModelRegistry | None = None) -> None:
         """Start one worker per node on the running event loop.
@@ -252,8 +301,10 @@ class PenguiFlow:
             RuntimeError: Called twice, after ``stop()``, or outside an event loop.
             ValueError: Validating nodes are missing from ``registry`` (all are named).
         """
-        if self._state != "created":
-            raise RuntimeError(f"flow.run() can only be called once; this flow is {self._state}")
+        if self._state is not FlowState.CREATED:
+            raise RuntimeError(
+                f"flow.run() can only be called once; this flow is {self._state.value}"
+            )
         if registry is not None:
             if not isinstance(registry, ModelRegistry):
                 raise TypeError(f"registry must be a ModelRegistry; got {type(registry).__name__}")
@@ -276,25 +327,23 @@ class PenguiFlow:
             ) from None
         runtime = self._runtime
         runtime.hub.start()
+        host = NodeHost(flow=self, run_playbook=call_playbook)
         for node in self._graph.nodes:
             worker = (
-                NodeWorker(runtime, node, registry)
-                if node not in self._remote
-                else self._remote_proxy(node, registry)
+                NodeWorker(runtime, node, registry, host)
+                if node not in self._workers
+                else self._worker_proxy(node, registry)
             )
             task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}")
             task.add_done_callback(_report_worker_crash)
             worker.task = task
             runtime.workers.append(worker)
             runtime.tasks.append(task)
-        self._state = "running"
+        self._state = FlowState.RUNNING
 
-    def _remote_proxy(self, node: Node, registry: ModelRegistry | None) -> RemoteNodeProxy:
-        from penguiflow._remote_proxy import RemoteNodeProxy
-        from penguiflow.distributed import registry_models
-
+    def _worker_proxy(self, node: Node, registry: ModelRegistry | None) -> WorkerNodeProxy:
         assert self._bus is not None  # checked in __init__
-        return RemoteNodeProxy(
+        return WorkerNodeProxy(
             self._runtime,
             node,
             self._bus,
@@ -315,7 +364,7 @@ class PenguiFlow:
         self._stopped = asyncio.Event()
         runtime = self._runtime
         runtime.stopping = True
-        self._state = "stopped"
+        self._state = FlowState.STOPPED
         for inbox in (*runtime.inboxes.values(), runtime.rookery):
             inbox.close("flow stopped")
         tasks = [task for task in runtime.tasks if not task.done()]
@@ -427,6 +476,51 @@ class PenguiFlow:
         runtime.took_from_rookery(item)
         return item
 
+    async def first_result(
+        self,
+        trace_id: str | None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - like fetch's timeout (SPEC 2.4)
+    ) -> Any:
+        """Return the first Rookery item of ``trace_id``, or fail once the trace ends without one.
+
+        Call it after emitting the trace's message: a trace the flow does not
+        know (never emitted, or already over) counts as ended. With
+        ``trace_id=None`` (payload-only flows, which have no traces) it is
+        `fetch` with a timeout.
+
+        Args:
+            trace_id: The trace whose result to wait for.
+            timeout: Seconds to wait at most; ``None`` waits as long as the trace runs.
+
+        Raises:
+            TraceEnded: Nothing of the trace is left in the flow and none of it
+                reached Rookery (every branch returned ``None``, or it was cancelled).
+            FetchTimeout: No result within ``timeout`` seconds.
+            RuntimeError: The flow is not running (also if it stops while waiting).
+        """
+        self._check_running("first_result")
+        try:
+            async with asyncio.timeout(timeout):
+                if trace_id is None:
+                    return await self.fetch()
+                return await self._race_idle(trace_id)
+        except TimeoutError:
+            raise FetchTimeout(trace_id, timeout) from None
+
+    async def _race_idle(self, trace_id: str) -> Any:
+        fetching = asyncio.ensure_future(self.fetch(trace_id=trace_id))
+        idle = asyncio.ensure_future(self.wait_idle(trace_id))
+        try:
+            await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (fetching, idle):
+                task.cancel()
+            await asyncio.gather(fetching, idle, return_exceptions=True)
+        if fetching.done() and not fetching.cancelled():
+            return fetching.result()  # or fetch's own error (the flow stopped meanwhile)
+        raise TraceEnded(trace_id)
+
     # -- cancellation ----------------------------------------------------
     async def cancel(self, trace_id: str) -> bool:
         """Cancel one trace and wait until nothing of it is left in the flow.
@@ -441,7 +535,7 @@ class PenguiFlow:
         """
         if not isinstance(trace_id, str):
             raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
-        if self._state != "running":
+        if self._state is not FlowState.RUNNING:
             return False
         return await self._runtime.cancel(trace_id)
 
@@ -459,11 +553,11 @@ class PenguiFlow:
 
     # -- helpers ---------------------------------------------------------
     def _check_running(self, action: str) -> None:
-        if self._state == "created":
+        if self._state is FlowState.CREATED:
             raise RuntimeError(
                 f"cannot {action}: the flow is not running yet, call flow.run() first"
             )
-        if self._state == "stopped":
+        if self._state is FlowState.STOPPED:
             raise RuntimeError(f"cannot {action}: the flow has been stopped")
 
     def _ingress(self, to: Targets) -> list[Floe]:
@@ -482,16 +576,53 @@ class PenguiFlow:
         return result
 
     def __repr__(self) -> str:
-        return f"PenguiFlow(nodes={[n.name for n in self._graph.nodes]}, state={self._state!r})"
+        return (
+            f"PenguiFlow(nodes={[n.name for n in self._graph.nodes]}, state={self._state.value!r})"
+        )
 
 
-def create(*adjacencies: Any, **options: Any) -> PenguiFlow:
-    """Build a `PenguiFlow` from ``node.to(...)`` adjacencies.
+def create(
+    *adjacencies: Adjacency | Node,
+    queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
+    allow_cycles: bool = False,
+    middlewares: Sequence[Middleware] = (),
+    emit_errors_to_rookery: bool = False,
+    state_store: StateStore | None = None,
+    state_store_policy: StatePolicy = "drop",
+    message_bus: MessageBus | None = None,
+    worker_nodes: Sequence[Node | str] = (),
+    bus_namespace: str | None = None,
+    remote_nodes: Sequence[Node | str] = (),
+) -> PenguiFlow:
+    """Build a `PenguiFlow` from ``node.to(...)`` adjacencies; the options are `PenguiFlow`'s.
+
+    ``remote_nodes`` is the deprecated name of ``worker_nodes``.
 
     Example:
         >>> flow = create(triage.to(retrieve), retrieve.to(pack))  # doctest: +SKIP
     """
-    return PenguiFlow(*adjacencies, **options)
+    if remote_nodes:
+        warnings.warn(
+            "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
+            "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if worker_nodes:
+            raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
+        worker_nodes = remote_nodes
+    return PenguiFlow(
+        *adjacencies,
+        queue_maxsize=queue_maxsize,
+        allow_cycles=allow_cycles,
+        middlewares=middlewares,
+        emit_errors_to_rookery=emit_errors_to_rookery,
+        state_store=state_store,
+        state_store_policy=state_store_policy,
+        message_bus=message_bus,
+        worker_nodes=worker_nodes,
+        bus_namespace=bus_namespace,
+    )
 
 
 def _report_worker_crash(task: asyncio.Task[None]) -> None:

@@ -1,15 +1,35 @@
-"""Errors raised or delivered by the runtime.
+"""Errors raised or delivered by penguiflow-core, all under one root: `PenguiFlowError`.
 
-Hierarchy::
+Hierarchy (a built-in base in parentheses is kept too, so ``except ValueError``
+still catches a `CycleError`)::
 
     Exception
-    ├── FlowError            a node failed for good; carries trace, node and a stable code
-    ├── TraceCancelled       raised inside work that belongs to a cancelled trace
-    └── ValueError
-        └── CycleError       the graph has a cycle no node allowed
+    ├── PenguiFlowError                     root of every error penguiflow defines
+    │   ├── FlowError                       a node failed for good; trace, node, stable code
+    │   ├── CycleError (ValueError)         the graph has a cycle no node allowed
+    │   ├── TraceEnded (LookupError)        a trace ended without the result waited for
+    │   ├── FetchTimeout (TimeoutError)     no result within the timeout
+    │   ├── FloeClosed (RuntimeError)       the flow stopped under a put/take (penguiflow.floe)
+    │   ├── StateStoreError (RuntimeError)  a state store failed (penguiflow.state)
+    │   ├── BusError (RuntimeError)         a message bus failed (penguiflow.bus)
+    │   ├── WireError (ValueError)          an item cannot cross processes (penguiflow.distributed)
+    │   ├── FactoryError                    module:attr did not load a target (penguiflow.cli)
+    │   ├── CliError                        a command failed: one line, an exit code
+    │   │   └── AdminError                  penguiflow-admin's failures
+    │   ├── SimulatedError                  a testkit node failing on purpose (penguiflow.testkit)
+    │   ├── ConformanceSkipped              a state-store conformance case not applicable
+    │   └── BusConformanceSkipped           a bus conformance case not applicable
+    └── TraceCancelled                      signal: work of a cancelled trace was stopped
 
-User mistakes at construction time raise the built-in ``TypeError`` /
-``ValueError`` / ``RuntimeError`` with a message naming the node and what to do.
+Sibling packages hang their roots under `PenguiFlowError`:
+``penguiflow.planner.errors.PlannerError``, ``penguiflow.tools.ToolNodeError``
+and ``penguiflow_a2a.A2AError``.
+
+`TraceCancelled` is a control-flow signal, not an error, and stays outside the
+root on purpose (as does the planner's pause signal): ``except PenguiFlowError``
+around a node's work must never swallow a cancellation. Plain argument checks
+raise the built-in ``TypeError`` / ``ValueError`` / ``RuntimeError`` with a
+message naming the node and what to do.
 """
 
 from __future__ import annotations
@@ -17,7 +37,22 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CycleError", "FlowError", "FlowErrorCode", "TraceCancelled"]
+__all__ = [
+    "CycleError",
+    "FetchTimeout",
+    "FlowError",
+    "FlowErrorCode",
+    "PenguiFlowError",
+    "TraceCancelled",
+    "TraceEnded",
+]
+
+
+class PenguiFlowError(Exception):
+    """Root of every exception PenguiFlow defines (control-flow signals excepted).
+
+    Catch it to handle any PenguiFlow failure without catching a cancellation.
+    """
 
 
 class FlowErrorCode(StrEnum):
@@ -41,7 +76,7 @@ class FlowErrorCode(StrEnum):
     """Reserved: a remote agent or worker reported a failure."""
 
 
-class FlowError(Exception):
+class FlowError(PenguiFlowError):
     """A node failed for good (retries exhausted, timeout, invalid data, ...).
 
     With ``emit_errors_to_rookery=True`` the flow delivers it through
@@ -105,6 +140,9 @@ class FlowError(Exception):
 class TraceCancelled(Exception):
     """Work belonging to a cancelled trace was stopped.
 
+    A control-flow signal, deliberately not a `PenguiFlowError`: handlers of
+    PenguiFlow errors must let a cancellation through.
+
     Attributes:
         trace_id: The cancelled trace.
     """
@@ -114,12 +152,42 @@ class TraceCancelled(Exception):
         self.trace_id = trace_id
 
 
-class CycleError(ValueError):
+class CycleError(PenguiFlowError, ValueError):
     """The flow's graph contains a cycle that no node allows.
 
     Set ``allow_cycle=True`` on the controller node that bounds the loop, or
     ``allow_cycles=True`` on the flow.
     """
+
+
+class TraceEnded(PenguiFlowError, LookupError):
+    """Nothing of a trace is left in the flow, and the result waited for never came.
+
+    Attributes:
+        trace_id: The trace that ended.
+    """
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(
+            f"trace {trace_id!r} ended without a result: nothing of it reached Rookery "
+            "(every branch returned None, or it was cancelled)"
+        )
+        self.trace_id = trace_id
+
+
+class FetchTimeout(PenguiFlowError, TimeoutError):
+    """No result arrived within the timeout.
+
+    Attributes:
+        trace_id: The trace waited for (``None`` for payload-only flows).
+        timeout: The timeout, in seconds.
+    """
+
+    def __init__(self, trace_id: str | None, timeout: float | None) -> None:
+        what = "a result" if trace_id is None else f"a result of trace {trace_id!r}"
+        super().__init__(f"no {what} within {timeout}s")
+        self.trace_id = trace_id
+        self.timeout = timeout
 
 
 def _json_safe(value: Any) -> Any:

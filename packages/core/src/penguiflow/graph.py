@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from penguiflow.errors import CycleError
 from penguiflow.node import Node
 
 __all__ = ["OPEN_SEA", "ROOKERY", "Adjacency", "Endpoint", "FlowGraph", "build_graph"]
 
-Adjacency = tuple[Node, tuple[Node, ...]]
+Adjacency: TypeAlias = tuple[Node, tuple[Node, ...]]
 """What `Node.to` returns: a node and its successors."""
 
 

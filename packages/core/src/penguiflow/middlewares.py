@@ -6,8 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, runtime_checkable
 
+from penguiflow.events import FlowEvent
 from penguiflow.logging import DEFAULT_REDACT_KEYS, redact, resolve_level
-from penguiflow.metrics import FlowEvent
 
 __all__ = ["FAILURE_EVENTS", "Middleware", "log_flow_events"]
 

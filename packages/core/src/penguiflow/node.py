@@ -7,14 +7,25 @@ import itertools
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias
+
+# PEP 696 defaults: a bare ``Node`` means ``Node[Any, Any]``.
+from typing_extensions import TypeVar
 
 __all__ = ["Node", "NodeFunc", "NodePolicy", "Targets", "ValidateMode"]
 
-ValidateMode = Literal["both", "in", "out", "none"]
+ValidateMode: TypeAlias = Literal["both", "in", "out", "none"]
 """Which side of a node the registry validates."""
-NodeFunc = Callable[[Any, Any], Awaitable[Any]]
-"""Shape of a node function: `async def fn(message, ctx)`."""
+
+InT = TypeVar("InT", default=Any)
+OutT = TypeVar("OutT", default=Any)
+
+NodeFunc: TypeAlias = Callable[[InT, Any], Awaitable[OutT]]
+"""Shape of a node function: ``async def fn(message: In, ctx: Context) -> Out``.
+
+Generic in the message and result types (``NodeFunc[Question, Answer]``); the
+context is typed `penguiflow.context.Context` in user code.
+"""
 
 _VALIDATE_MODES: tuple[str, ...] = ("both", "in", "out", "none")
 _node_ids = itertools.count(1)
@@ -78,8 +89,12 @@ class NodePolicy:
         return float(delay)
 
 
-class Node:
+class Node(Generic[InT, OutT]):
     """An async function plus the metadata the runtime needs to run it.
+
+    Generic in what the function takes and returns, so a type checker sees
+    ``Node(triage)`` as ``Node[Question, Answer]`` for
+    ``async def triage(q: Question, ctx: Context) -> Answer``.
 
     The function must be ``async`` and take exactly two positional
     parameters: the incoming message (or payload) and the `Context`.
@@ -106,7 +121,7 @@ class Node:
 
     def __init__(
         self,
-        func: NodeFunc,
+        func: NodeFunc[InT, OutT],
         name: str | None = None,
         policy: NodePolicy | None = None,
         allow_cycle: bool = False,
@@ -121,13 +136,13 @@ class Node:
             raise TypeError(
                 f"Node {resolved!r}: policy must be a NodePolicy; got {type(policy).__name__}"
             )
-        self.func: NodeFunc = func
+        self.func: NodeFunc[InT, OutT] = func
         self.name: str = resolved
         self.policy: NodePolicy = policy
         self.allow_cycle: bool = bool(allow_cycle)
         self.node_id: str = f"{resolved}#{next(_node_ids)}"
 
-    def to(self, *successors: Node) -> tuple[Node, tuple[Node, ...]]:
+    def to(self, *successors: Node) -> tuple[Node[InT, OutT], tuple[Node, ...]]:
         """Declare this node's successors, for `penguiflow.core.create`.
 
         ``node.to()`` with no successors makes the node an egress node whose

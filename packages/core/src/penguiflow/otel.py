@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'pip install "penguiflow-core[otel]"'
     ) from exc
 
-from penguiflow.metrics import FlowEvent
+from penguiflow.events import FlowEvent
 
 __all__ = [
     "EVENTS_COUNTER",
@@ -268,7 +268,7 @@ class OpenTelemetryMiddleware:
 
     # -- metrics ----------------------------------------------------------------
     def _record_metrics(self, event: FlowEvent) -> None:
-        labels = {"event_type": event.event_type}
+        labels: dict[str, str] = {"event_type": event.event_type}
         if event.node_name is not None:
             labels["node_name"] = event.node_name
         self._events.add(1, labels)

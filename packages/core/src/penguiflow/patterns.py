@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
 
-from penguiflow.context import Context
+from penguiflow._kernel.context import Context
 from penguiflow.node import Node, NodePolicy
 from penguiflow.policies import RoutingDecision, RoutingPolicy, RoutingRequest
 from penguiflow.types import Message

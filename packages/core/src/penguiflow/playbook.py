@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from penguiflow._envelope import rewrap
-from penguiflow.errors import FlowError
+from penguiflow._kernel.envelope import rewrap
+from penguiflow.errors import FlowError, TraceEnded
+from penguiflow.protocols import Flow, PlaybookBuilder
 from penguiflow.registry import ModelRegistry
 from penguiflow.types import Message
 
-if TYPE_CHECKING:
-    from penguiflow.core import PenguiFlow
-
 __all__ = ["PlaybookBuilder", "call_playbook"]
-
-PlaybookBuilder = Callable[[], "PenguiFlow | tuple[PenguiFlow, ModelRegistry | None]"]
 
 
 async def call_playbook(
@@ -60,11 +55,16 @@ async def call_playbook(
     try:
         async with asyncio.timeout(timeout):
             await flow.emit(child)
-            result = await _first_result(flow, trace_id, builder)
+            result = await flow.first_result(trace_id)
     except TimeoutError as exc:
         raise TimeoutError(
             f"playbook {_label(builder)} gave no result within {timeout}s (trace {trace_id!r})"
         ) from exc
+    except TraceEnded:
+        raise RuntimeError(
+            f"playbook {_label(builder)} finished trace {trace_id!r} without a result: "
+            "no node sent anything to its Rookery"
+        ) from None
     finally:
         await flow.stop()
     if isinstance(result, FlowError):
@@ -76,29 +76,7 @@ async def call_playbook(
     return result
 
 
-async def _first_result(flow: PenguiFlow, trace_id: str | None, builder: PlaybookBuilder) -> Any:
-    """Fetch the playbook's result, or fail if its trace ends without one."""
-    if trace_id is None:
-        return await flow.fetch()
-    fetching = asyncio.ensure_future(flow.fetch(trace_id=trace_id))
-    idle = asyncio.ensure_future(flow.wait_idle(trace_id))
-    try:
-        await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (fetching, idle):
-            task.cancel()
-        await asyncio.gather(fetching, idle, return_exceptions=True)
-    if fetching.done() and not fetching.cancelled():
-        return fetching.result()
-    raise RuntimeError(
-        f"playbook {_label(builder)} finished trace {trace_id!r} without a result: "
-        "no node sent anything to its Rookery"
-    )
-
-
-def _build(builder: PlaybookBuilder) -> tuple[PenguiFlow, ModelRegistry | None]:
-    from penguiflow.core import PenguiFlow
-
+def _build(builder: PlaybookBuilder) -> tuple[Flow, ModelRegistry | None]:
     built: Any = builder()
     registry: Any = None
     flow: Any = built
@@ -109,7 +87,7 @@ def _build(builder: PlaybookBuilder) -> tuple[PenguiFlow, ModelRegistry | None]:
                 f"got a tuple of {len(built)}"
             )
         flow, registry = built
-    if not isinstance(flow, PenguiFlow):
+    if not isinstance(flow, Flow):
         raise TypeError(
             f"playbook builder {_label(builder)} must return a PenguiFlow or (flow, registry); "
             f"got {type(flow).__name__}"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from penguiflow.context import Context
+from penguiflow._kernel.context import Context
 from penguiflow.node import Node
 from penguiflow.types import Message
 

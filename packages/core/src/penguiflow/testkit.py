@@ -32,9 +32,10 @@ from typing import Any
 
 from penguiflow.bus.conformance import BusConformance
 from penguiflow.core import PenguiFlow, create
-from penguiflow.errors import FlowErrorCode
-from penguiflow.metrics import FlowEvent
+from penguiflow.errors import FlowErrorCode, PenguiFlowError, TraceEnded
+from penguiflow.events import FlowEvent
 from penguiflow.node import Node, NodeFunc, NodePolicy
+from penguiflow.protocols import FlowStatistics
 from penguiflow.registry import ModelRegistry
 from penguiflow.state.conformance import StateStoreConformance
 from penguiflow.types import Headers, Message
@@ -194,46 +195,37 @@ async def run_one(
     _STORE.start(trace_id)
     record_events(flow)
     flow.run(registry)
-    outcome: list[Any] = []
+    stuck: FlowStatistics | None = None
+    ended = False
     try:
         async with asyncio.timeout(timeout_s):
             await flow.emit(message)
-            outcome = await _first_result(flow, trace_id)
+            result = await flow.first_result(trace_id)
     except TimeoutError:
-        timed_out = True
-    else:
-        timed_out = False
+        stuck = flow.statistics()  # where the messages sat when time ran out
+    except TraceEnded:
+        ended = True
     finally:
         await flow.stop()  # also drains the recorder, so failure reports are complete
-    if timed_out:
+    if stuck is not None:
         raise TimeoutError(
             f"run_one: no result reached Rookery within {timeout_s}s "
-            f"for {_label(trace_id)}. {_summary(trace_id)}"
+            f"for {_label(trace_id)}. {_queued(stuck)}{_summary(trace_id)}"
         )
-    if not outcome:
+    if ended:
         raise AssertionError(
             f"run_one: {_label(trace_id)} finished without a result in Rookery "
             f"(every branch failed or returned None). {_summary(trace_id)}"
         )
-    return outcome[0]
+    return result
 
 
-async def _first_result(flow: PenguiFlow, trace_id: str | None) -> list[Any]:
-    """``[result]``, or ``[]`` when the trace went idle without producing one."""
-    if trace_id is None:
-        return [await flow.fetch()]
-    fetch = asyncio.ensure_future(flow.fetch(trace_id=trace_id))
-    idle = asyncio.ensure_future(flow.wait_idle(trace_id))
-    try:
-        await asyncio.wait({fetch, idle}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (fetch, idle):
-            task.cancel()
-        await asyncio.gather(fetch, idle, return_exceptions=True)
-    # A result waiting in Rookery keeps the trace busy, so "idle" never hides one.
-    if fetch.done() and not fetch.cancelled():
-        return [fetch.result()]
-    return []
+def _queued(stats: FlowStatistics) -> str:
+    waiting = {name: depth for name, depth in stats.queued.items() if depth}
+    if not waiting:
+        return ""
+    listed = ", ".join(f"{name}: {depth}" for name, depth in waiting.items())
+    return f"Messages still queued: {listed}. "
 
 
 def _label(trace_id: str | None) -> str:
@@ -409,7 +401,7 @@ def _snapshot(meta: dict[str, Any]) -> dict[str, Any]:
 _PASS_THROUGH: Any = object()
 
 
-class SimulatedError(Exception):
+class SimulatedError(PenguiFlowError):
     """Raised by a `simulate_error` node while it is still failing.
 
     Attributes:

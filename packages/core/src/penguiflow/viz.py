@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, get_args
 
-from penguiflow.core import PenguiFlow
 from penguiflow.graph import OPEN_SEA, ROOKERY, FlowGraph
 from penguiflow.node import Node
+from penguiflow.protocols import Flow
 
 __all__ = ["Direction", "flow_to_dot", "flow_to_mermaid"]
 
@@ -58,7 +58,7 @@ class _Picture:
     edges: tuple[_Edge, ...]
 
 
-def flow_to_mermaid(flow: PenguiFlow | FlowGraph, direction: Direction = "TD") -> str:
+def flow_to_mermaid(flow: Flow | FlowGraph, direction: Direction = "TD") -> str:
     """Render the flow as a Mermaid ``flowchart``.
 
     Paste the result into a fenced ``mermaid`` block of a Markdown page.
@@ -118,7 +118,7 @@ def flow_to_mermaid(flow: PenguiFlow | FlowGraph, direction: Direction = "TD") -
     return "\n".join(lines) + "\n"
 
 
-def flow_to_dot(flow: PenguiFlow | FlowGraph, rankdir: Direction = "TB") -> str:
+def flow_to_dot(flow: Flow | FlowGraph, rankdir: Direction = "TB") -> str:
     """Render the flow as a Graphviz ``digraph``.
 
     Feed the result to ``dot -Tsvg`` (or any Graphviz tool). Controller nodes
@@ -195,7 +195,7 @@ def _check_direction(value: object, argument: str) -> None:
 
 
 def _graph_of(flow: object) -> FlowGraph:
-    if isinstance(flow, PenguiFlow):
+    if isinstance(flow, Flow):
         return flow.graph
     if isinstance(flow, FlowGraph):
         return flow

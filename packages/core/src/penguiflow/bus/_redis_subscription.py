@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
-from penguiflow._cancel_safe import forget_outcome
+from penguiflow._drivers.cancel_safe import forget_outcome
 from penguiflow.bus._codec import DeliveryBase, decode_envelope
 from penguiflow.bus.base import BusEnvelope, BusError
 

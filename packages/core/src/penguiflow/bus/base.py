@@ -44,10 +44,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from penguiflow.errors import PenguiFlowError
+
 __all__ = ["BusEnvelope", "BusError", "Delivery", "MessageBus", "Subscription"]
 
 
-class BusError(RuntimeError):
+class BusError(PenguiFlowError, RuntimeError):
     """A bus could not be opened, reached or used (the message says which and why)."""
 
 

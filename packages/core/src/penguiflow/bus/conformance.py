@@ -46,14 +46,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from penguiflow._conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
-from penguiflow._conformance import ConformanceSuite
-from penguiflow._conformance import check as _check
-from penguiflow._conformance import same as _same
+from penguiflow._drivers.conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
+from penguiflow._drivers.conformance import ConformanceSuite
+from penguiflow._drivers.conformance import check as _check
+from penguiflow._drivers.conformance import same as _same
 from penguiflow.bus._conformance_member import Member as _Member
 from penguiflow.bus._conformance_member import fresh_topic as _topic
 from penguiflow.bus._conformance_member import numbered as _message
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
+from penguiflow.errors import PenguiFlowError
 
 __all__ = ["BusConformance", "BusConformanceReport", "BusConformanceSkipped", "BusFactory"]
 
@@ -67,7 +68,7 @@ _BAD_MEMBER_NAMES: tuple[Any, ...] = ("", "has space", "star*", "gt>", "a/b")
 _BAD_FLAGS: tuple[Any, ...] = ("yes", 1, None)
 
 
-class BusConformanceSkipped(Exception):
+class BusConformanceSkipped(PenguiFlowError):
     """`BusConformance.run` was asked for a case this backend declared it cannot meet."""
 
 

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from penguiflow._urls import printable_where
+from penguiflow._drivers.urls import printable_where
 from penguiflow.bus._codec import (
     check_ack_wait,
     check_consumer,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from penguiflow._urls import Backend as _Backend
-from penguiflow._urls import backend_class
+from penguiflow._drivers.urls import Backend as _Backend
+from penguiflow._drivers.urls import backend_class
 from penguiflow.bus.base import MessageBus
 
 __all__ = ["SUPPORTED_BUS_SCHEMES", "open_bus"]

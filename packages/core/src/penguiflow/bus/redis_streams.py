@@ -70,7 +70,7 @@ try:
     import redis.asyncio as aioredis
     from redis import exceptions as redis_errors
 
-    from penguiflow._redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
+    from penguiflow._drivers.redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
     from penguiflow.bus._redis_subscription import FIELD as _FIELD
     from penguiflow.bus._redis_subscription import PAGE as _PAGE
     from penguiflow.bus._redis_subscription import RedisSubscription as _RedisSubscription

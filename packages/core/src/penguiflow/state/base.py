@@ -19,12 +19,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from penguiflow.metrics import FlowEvent
+from penguiflow.errors import PenguiFlowError
+from penguiflow.events import FlowEvent
 
 __all__ = ["RemoteBinding", "StateStore", "StateStoreError", "StoredEvent"]
 
 
-class StateStoreError(RuntimeError):
+class StateStoreError(PenguiFlowError, RuntimeError):
     """A store could not be opened, reached or read (the message says which and why)."""
 
 

@@ -34,10 +34,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from penguiflow._conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
-from penguiflow._conformance import ConformanceSuite
-from penguiflow._conformance import check as _check
-from penguiflow._conformance import same as _same
+from penguiflow._drivers.conformance import UNICODE_SAMPLES as _UNICODE_SAMPLES
+from penguiflow._drivers.conformance import ConformanceSuite
+from penguiflow._drivers.conformance import check as _check
+from penguiflow._drivers.conformance import same as _same
+from penguiflow.errors import PenguiFlowError
 from penguiflow.state.base import RemoteBinding, StateStore, StoredEvent
 
 __all__ = ["ConformanceReport", "ConformanceSkipped", "StateStoreConformance", "StoreFactory"]
@@ -46,7 +47,7 @@ StoreFactory = Callable[[], Awaitable[StateStore]]
 """Opens a store on the storage under test (the same storage on every call)."""
 
 
-class ConformanceSkipped(Exception):
+class ConformanceSkipped(PenguiFlowError):
     """`StateStoreConformance.run` was asked for a case this backend declared it cannot meet."""
 
 

@@ -38,7 +38,7 @@ from types import ModuleType, TracebackType
 from typing import Any, Protocol, Self, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
-from penguiflow._urls import printable_where
+from penguiflow._drivers.urls import printable_where
 from penguiflow.state._codec import (
     check_binding,
     check_event,

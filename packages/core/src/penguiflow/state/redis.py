@@ -59,7 +59,7 @@ from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
 try:
     import redis.asyncio as aioredis
 
-    from penguiflow._redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
+    from penguiflow._drivers.redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f'RedisStateStore needs the redis driver ({exc}): pip install "penguiflow-core[redis]"'

@@ -40,13 +40,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from penguiflow.catalog import NodeSpec, SideEffect
 from penguiflow.context import Context
-from penguiflow.core import PenguiFlow
-from penguiflow.errors import FlowError
+from penguiflow.errors import FlowError, TraceEnded
 from penguiflow.node import Node, NodePolicy
 from penguiflow.planner.execution import describe_validation
 from penguiflow.planner.react import ReactPlanner
 from penguiflow.planner.trajectory import PlannerFinish, PlannerPause, to_json_value
 from penguiflow.playbook import PlaybookBuilder, call_playbook
+from penguiflow.protocols import Flow
 from penguiflow.types import Headers, Message, StreamChunk
 
 __all__ = [
@@ -399,7 +399,7 @@ def _claim_pause(pause_tenants: dict[str, str | None], token: str, origin: FlowO
 
 # -- flow_tool ---------------------------------------------------------------------
 def flow_tool(
-    flow_builder: PlaybookBuilder | PenguiFlow,
+    flow_builder: PlaybookBuilder | Flow,
     *,
     name: str,
     desc: str,
@@ -468,7 +468,10 @@ def flow_tool(
         raise ValueError(f"flow_tool {name!r}: timeout_s must be a number > 0 or None")
     if type(tenant) is not str or not tenant:
         raise ValueError(f"flow_tool {name!r}: tenant must be a non-empty string")
-    shared = flow_builder if isinstance(flow_builder, PenguiFlow) else None
+    shared: Flow | None = None
+    # A flow class (not an instance) has every member of the protocol too.
+    if isinstance(flow_builder, Flow) and not isinstance(flow_builder, type):
+        shared = flow_builder
     if shared is None and (not callable(flow_builder) or isinstance(flow_builder, type)):
         raise TypeError(
             f"flow_tool {name!r}: flow_builder must be a playbook builder (a function returning "
@@ -486,7 +489,7 @@ def flow_tool(
             if shared is not None:
                 result = await _call_shared(shared, parent, timeout_s, label)
             else:
-                assert not isinstance(flow_builder, PenguiFlow)
+                assert not isinstance(flow_builder, Flow)
                 result = await call_playbook(flow_builder, parent, timeout=timeout_s)
         except TimeoutError as exc:
             # Never let a TimeoutError out: to the planner it means "the tool's policy timed out".
@@ -532,9 +535,7 @@ def _parent_message(args: Any, ctx: Any, tenant: str) -> Message:
     return message
 
 
-async def _call_shared(
-    flow: PenguiFlow, parent: Message, timeout_s: float | None, label: str
-) -> Any:
+async def _call_shared(flow: Flow, parent: Message, timeout_s: float | None, label: str) -> Any:
     if not flow.running:
         raise FlowToolError(
             f"flow tool {label!r}: its flow is not running; call flow.run() before the planner "
@@ -544,7 +545,13 @@ async def _call_shared(
     try:
         async with asyncio.timeout(timeout_s):
             await flow.emit(child)
-            result = await _first_result(flow, child.trace_id, label)
+            result = await flow.first_result(child.trace_id)
+    except TraceEnded:
+        raise FlowToolError(
+            f"flow tool {label!r}: trace {child.trace_id!r} ended without a result (a node "
+            "returned None or failed; create the flow with emit_errors_to_rookery=True to see "
+            "failures)"
+        ) from None
     finally:
         # Whatever happened, leave nothing of this call's trace in the shared flow.
         await asyncio.shield(flow.cancel(child.trace_id))
@@ -554,20 +561,3 @@ async def _call_shared(
         parent.meta.update(result.meta)
         return result.payload
     return result
-
-
-async def _first_result(flow: PenguiFlow, trace_id: str, label: str) -> Any:
-    fetching = asyncio.ensure_future(flow.fetch(trace_id=trace_id))
-    idle = asyncio.ensure_future(flow.wait_idle(trace_id))
-    try:
-        await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (fetching, idle):
-            task.cancel()
-        await asyncio.gather(fetching, idle, return_exceptions=True)
-    if fetching.done() and not fetching.cancelled():
-        return fetching.result()  # or fetch's own error (the flow stopped meanwhile)
-    raise FlowToolError(
-        f"flow tool {label!r}: trace {trace_id!r} ended without a result (a node returned "
-        "None or failed; create the flow with emit_errors_to_rookery=True to see failures)"
-    )

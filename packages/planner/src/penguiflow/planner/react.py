@@ -37,6 +37,7 @@ from penguiflow.planner.context import PauseRequested, ToolContext, check_llm_co
 from penguiflow.planner.conversation import Conversation
 from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.execution import Outcome, ToolRunner
+from penguiflow.planner.litellm_client import LiteLLMClient
 from penguiflow.planner.llm import JSONLLMClient
 from penguiflow.planner.memory import DefaultShortTermMemory, MemoryKey, ShortTermMemoryConfig
 from penguiflow.planner.parallel import run_branches, run_join
@@ -81,8 +82,6 @@ def _resolve_client(llm: Any, llm_client: Any, what: str, **options: Any) -> JSO
             )
         return llm_client
     if isinstance(llm, str | Mapping):
-        from penguiflow.planner.litellm_client import LiteLLMClient
-
         return LiteLLMClient(llm, **options)
     raise TypeError(
         f"give {what.replace('_client', '')}= a litellm model name or dict, or {what}= "

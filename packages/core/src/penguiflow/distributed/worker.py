@@ -1,7 +1,7 @@
-"""Distributed execution: serve one node of a flow from a worker process over a message bus.
+"""Worker processes: serve one node of a flow from a message bus (`RemoteWorker`).
 
 The owning flow is built with ``create(..., message_bus=bus,
-remote_nodes=["heavy"])``; any number of worker processes build the *same*
+worker_nodes=["heavy"])``; any number of worker processes build the *same*
 flow (the same factory) and serve ``heavy`` with `RemoteWorker` (or the
 ``penguiflow worker module:factory --node heavy --bus URL`` command).
 
@@ -32,9 +32,22 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from penguiflow._bus_names import (
+from pydantic import BaseModel
+
+from penguiflow._kernel.context import NodeHost
+from penguiflow._kernel.floe import Floe
+from penguiflow._kernel.runtime import FlowRuntime, trace_of
+from penguiflow._kernel.worker import NodeWorker
+from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
+from penguiflow.distributed._bus_calls import (
+    PUBLISH_PATIENCE_S,
+    ack_quietly,
+    close_quietly,
+    publish_patiently,
+)
+from penguiflow.distributed._names import (
     check_namespace,
     control_topic,
     default_consumer,
@@ -42,28 +55,19 @@ from penguiflow._bus_names import (
     node_topic,
     work_group,
 )
-from penguiflow._remote_proxy import (
-    PUBLISH_PATIENCE_S,
+from penguiflow.distributed._wire import (
     ROOKERY_TARGET,
     RUNTIME_TARGET,
-    ack_quietly,
-    close_quietly,
-    publish_patiently,
+    WireError,
+    decode_item,
+    encode_item,
     remote_error,
 )
-from penguiflow._runtime import FlowRuntime, trace_of
-from penguiflow._wire import WireError, decode_item, encode_item
-from penguiflow._worker import NodeWorker
-from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
-from penguiflow.floe import Floe
-from penguiflow.metrics import FlowEvent
+from penguiflow.events import FlowEvent
 from penguiflow.node import Node
+from penguiflow.playbook import call_playbook
+from penguiflow.protocols import Flow
 from penguiflow.registry import ModelRegistry
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-    from penguiflow.core import PenguiFlow
 
 __all__ = ["RemoteWorker", "registry_models", "serve_node"]
 
@@ -76,8 +80,6 @@ _CLOSE_TIMEOUT_S = 5.0
 
 def registry_models(registry: ModelRegistry | None) -> tuple[type[BaseModel], ...]:
     """Every pydantic model class registered in ``registry`` (for decoding by name)."""
-    from pydantic import BaseModel
-
     if registry is None:
         return ()
     found: list[type[BaseModel]] = []
@@ -91,7 +93,7 @@ def registry_models(registry: ModelRegistry | None) -> tuple[type[BaseModel], ..
 class _Slot:
     """One request at a time: a private runtime holding just the served node's worker."""
 
-    def __init__(self, flow: PenguiFlow, node: Node, registry: ModelRegistry | None) -> None:
+    def __init__(self, flow: Flow, node: Node, registry: ModelRegistry | None) -> None:
         self.events: list[FlowEvent] = []
         self.runtime = FlowRuntime(
             flow.graph,
@@ -99,9 +101,9 @@ class _Slot:
             middlewares=[self.events.append],
             emit_errors_to_rookery=True,
         )
-        self.runtime.facade = flow
         self.node = node
-        self.worker = NodeWorker(self.runtime, node, registry)
+        host = NodeHost(flow=flow, run_playbook=call_playbook)
+        self.worker = NodeWorker(self.runtime, node, registry, host)
         # Where the node's output lands, named as the owner routes it.
         self.sources: list[tuple[str, Floe]] = [
             (f.target.name, f) for f in self.runtime.out_floes[node]
@@ -174,7 +176,7 @@ class RemoteWorker:
 
     def __init__(
         self,
-        flow: PenguiFlow,
+        flow: Flow,
         node: Node | str,
         bus: MessageBus,
         *,
@@ -184,17 +186,14 @@ class RemoteWorker:
         consumer: str | None = None,
         namespace: str | None = None,
     ) -> None:
-        from penguiflow.bus.base import MessageBus as _BusProtocol
-        from penguiflow.core import PenguiFlow
-
-        if not isinstance(flow, PenguiFlow):
+        if not isinstance(flow, Flow):
             raise TypeError(f"flow must be a PenguiFlow; got {type(flow).__name__}")
         name: object = node.name if isinstance(node, Node) else node
         served = flow.graph.node_named(name) if isinstance(name, str) else None
         if served is None:
             known = [n.name for n in flow.nodes]
             raise ValueError(f"the flow has no node {node!r}; its nodes are {known}")
-        if not isinstance(bus, _BusProtocol):
+        if not isinstance(bus, MessageBus):
             raise TypeError(f"bus must be a penguiflow.bus.MessageBus; got {type(bus).__name__}")
         if type(concurrency) is not int or concurrency < 1:
             raise ValueError(f"concurrency must be an int >= 1; got {concurrency!r}")
@@ -390,7 +389,7 @@ class RemoteWorker:
 
 
 async def serve_node(
-    flow: PenguiFlow,
+    flow: Flow,
     node: Node | str,
     bus: MessageBus,
     **options: Any,

@@ -4,7 +4,7 @@ A flow's *namespace* defaults to a hash of its graph (node names and edges),
 so an owner and its workers that build the flow from the same code agree on
 every name without configuration; two different flows never share topics.
 
-* ``{ns}.node.{node}``: requests for a remote node, shared by the group
+* ``{ns}.node.{node}``: requests for a worker node, shared by the group
   ``{ns}-{node}`` of its workers;
 * ``{ns}.reply.{node}``: results of the node, read by each owning flow
   instance through an ephemeral group of its own (a reply names its owner;

@@ -1,9 +1,9 @@
 """The mechanics behind a PenguiFlow: floes, delivery, events, failures and cancellation.
 
-``PenguiFlow`` (in ``core``) is the public facade; this object owns the
-state its workers and contexts share. Delivery counts envelopes per trace
-(see ``_traces``) so cancellation knows what is in flight without any
-per-message task.
+``PenguiFlow`` (in ``penguiflow.core``) is the public facade; this object owns
+the state its workers and contexts share, and knows nothing of the facade.
+Delivery counts envelopes per trace (see `penguiflow._kernel.traces`) so
+cancellation knows what is in flight without any per-message task.
 """
 
 from __future__ import annotations
@@ -12,24 +12,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from penguiflow._envelope import rewrap
-from penguiflow._events import EventHub
-from penguiflow._traces import TraceState, TraceTable
+from penguiflow._kernel.envelope import rewrap
+from penguiflow._kernel.floe import Floe, Inbox
+from penguiflow._kernel.hub import EventHub
+from penguiflow._kernel.sequencer import StreamSequencer
+from penguiflow._kernel.traces import TraceState, TraceTable
 from penguiflow.errors import FlowError, TraceCancelled
-from penguiflow.floe import Floe, Inbox
+from penguiflow.events import FlowEvent, FlowEventType
 from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
-from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
-from penguiflow.streaming import StreamSequencer
 from penguiflow.types import Message
 
-if TYPE_CHECKING:
-    from penguiflow._remote_proxy import RemoteNodeProxy
-    from penguiflow._worker import NodeWorker
-
-__all__ = ["RUNTIME", "FlowRuntime", "trace_of"]
+__all__ = ["RUNTIME", "FlowRuntime", "NodeRunner", "trace_of"]
 
 logger = logging.getLogger("penguiflow.core")
 
@@ -46,6 +42,27 @@ def trace_of(item: Any) -> str | None:
     return None
 
 
+class NodeRunner(Protocol):
+    """What the runtime needs of the task serving one node.
+
+    `penguiflow._kernel.worker.NodeWorker` runs the node in this process; a
+    distributed flow's worker-node proxy forwards its messages to worker
+    processes instead.
+    """
+
+    node: Node
+    current_trace: str | None
+    task: asyncio.Task[None] | None
+
+    async def run(self) -> None:
+        """Serve the node until the flow stops."""
+        ...
+
+    def cancel_trace(self, trace_id: str) -> None:
+        """Interrupt or forget whatever this runner does for ``trace_id``."""
+        ...
+
+
 class FlowRuntime:
     """Shared runtime state of one flow (see the module docstring)."""
 
@@ -58,13 +75,12 @@ class FlowRuntime:
         emit_errors_to_rookery: bool,
     ) -> None:
         self.graph = graph
-        self.facade: Any = None  # the PenguiFlow that owns this runtime
         self.queue_maxsize = queue_maxsize
         self.emit_errors_to_rookery = emit_errors_to_rookery
         self.hub = EventHub(list(middlewares))
         self.traces = TraceTable()
         self.streams = StreamSequencer()
-        self.workers: list[NodeWorker | RemoteNodeProxy] = []
+        self.workers: list[NodeRunner] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
         # Awaited before every delivery when the state store's "block" policy is on.
@@ -196,7 +212,7 @@ class FlowRuntime:
     # -- events and failures --------------------------------------------
     def emit_event(
         self,
-        event_type: str,
+        event_type: FlowEventType,
         node: Node | None,
         trace_id: str | None,
         *,

@@ -16,8 +16,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from penguiflow._cancel_safe import await_cancel_safe
-from penguiflow._urls import printable_where
+from penguiflow._drivers.cancel_safe import await_cancel_safe
+from penguiflow._drivers.urls import printable_where
 
 __all__ = ["KEY_PREFIX", "call_redis", "pooled_client", "redis_where"]
 

@@ -1,6 +1,6 @@
-"""The owner's side of a remote node: send its messages over the bus, route the results back.
+"""The owner's side of a worker node: send its messages over the bus, route the results back.
 
-Design notes. In the owning flow a remote node keeps its inbox and its
+Design notes. In the owning flow a worker node keeps its inbox and its
 outgoing floes; only the worker task is replaced by this proxy, so routing,
 backpressure and trace accounting stay the runtime's own:
 
@@ -34,47 +34,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, cast
 
-from penguiflow._bus_names import control_topic, new_id, node_topic, reply_topic
-from penguiflow._envelope import rewrap
-from penguiflow._runtime import FlowRuntime, trace_of
-from penguiflow._wire import WireError, decode_item, encode_item
+from pydantic import BaseModel
+
+from penguiflow._kernel.envelope import rewrap
+from penguiflow._kernel.floe import Floe, FloeClosed
+from penguiflow._kernel.runtime import FlowRuntime, trace_of
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
+from penguiflow.distributed._bus_calls import (
+    PUBLISH_PATIENCE_S,
+    ack_quietly,
+    close_quietly,
+    patiently,
+    publish_patiently,
+)
+from penguiflow.distributed._names import control_topic, new_id, node_topic, reply_topic
+from penguiflow.distributed._wire import (
+    ROOKERY_TARGET,
+    RUNTIME_TARGET,
+    WireError,
+    decode_item,
+    encode_item,
+    remote_error,
+)
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
-from penguiflow.floe import Floe, FloeClosed
+from penguiflow.events import FLOW_EVENT_TYPES, FlowEventType
 from penguiflow.node import Node
 from penguiflow.types import FinalAnswer, Message
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-__all__ = [
-    "ROOKERY_TARGET",
-    "RUNTIME_TARGET",
-    "RemoteNodeProxy",
-    "ack_quietly",
-    "close_quietly",
-    "patiently",
-    "publish_patiently",
-    "remote_error",
-]
+__all__ = ["WorkerNodeProxy"]
 
 logger = logging.getLogger("penguiflow.distributed")
 
-ROOKERY_TARGET = "@rookery"
-"""Reply output target: the node's floe to Rookery."""
-RUNTIME_TARGET = "@runtime"
-"""Reply output target: runtime-made results (FlowErrors, deadline answers)."""
-
-_T = TypeVar("_T")
-_CLOSE_TIMEOUT_S = 5.0
-PUBLISH_PATIENCE_S = 60.0
-"""How long a publish is retried while the broker is unreachable before the message fails."""
-_RETRY_FIRST_S = 0.05
-_RETRY_MAX_S = 2.0
 # Events the owner makes itself when it handles the reply (not replayed from the worker).
 _OWNER_EVENTS = frozenset({"node_failed"})
 
@@ -85,8 +78,8 @@ class _Pending:
     item: Any
 
 
-class RemoteNodeProxy:
-    """Stands in for a node's worker when the node runs in worker processes."""
+class WorkerNodeProxy:
+    """Stands in for a node's local worker when worker processes serve the node."""
 
     def __init__(
         self,
@@ -177,11 +170,11 @@ class RemoteNodeProxy:
             self._finish(trace_id)
             return
         if self.broken is not None:
-            await self._fail(trace_id, item, f"remote node unavailable: {self.broken}")
+            await self._fail(trace_id, item, f"worker node unavailable: {self.broken}")
             return
         request_id = new_id() + new_id()
         try:
-            body = {"item": encode_item(item, f"remote node {self.node.name!r}")}
+            body = {"item": encode_item(item, f"worker node {self.node.name!r}")}
         except WireError as exc:
             await self._fail(trace_id, item, str(exc))
             return
@@ -213,7 +206,7 @@ class RemoteNodeProxy:
             raise
         except Exception as exc:
             self.broken = f"the reply subscription on {self.reply_topic!r} failed: {exc}"
-            logger.error("remote node %r: %s", self.node.name, self.broken)
+            logger.error("worker node %r: %s", self.node.name, self.broken)
             for request_id in list(self.pending):
                 entry = self.pending.pop(request_id)
                 await self._fail(entry.trace_id, entry.item, self.broken)
@@ -286,10 +279,14 @@ class RemoteNodeProxy:
         for event in events:
             if not isinstance(event, dict) or event.get("event") in _OWNER_EVENTS:
                 continue
+            kind = event.get("event")
+            if kind not in FLOW_EVENT_TYPES:
+                logger.warning("worker node %r: skipping unknown event %r", self.node.name, kind)
+                continue
             extra = dict(event.get("extra") or {})
             extra["worker"] = worker
             runtime.emit_event(
-                str(event.get("event")),
+                cast(FlowEventType, kind),
                 self.node,
                 trace_id,
                 attempt=int(event.get("attempt") or 0),
@@ -336,57 +333,3 @@ class RemoteNodeProxy:
         finally:
             if done:
                 self._finish(trace_id)
-
-
-def remote_error(node: Node, trace_id: str | None, text: str) -> FlowError:
-    """A ``REMOTE_ERROR`` FlowError of ``node`` for ``trace_id``."""
-    return FlowError(
-        trace_id=trace_id,
-        node_name=node.name,
-        node_id=node.node_id,
-        code=FlowErrorCode.REMOTE_ERROR,
-        message=f"node {node.name!r} (remote): {text}",
-    )
-
-
-async def publish_patiently(bus: MessageBus, envelope: BusEnvelope, patience_s: float) -> None:
-    """Publish ``envelope``, retrying with backoff while the broker is unreachable.
-
-    A retry may store the envelope twice if the broker took the first attempt
-    but the answer was lost; receivers deduplicate by ``message_id``.
-
-    Raises:
-        BusError: Still failing after ``patience_s`` seconds (the last error).
-    """
-    await patiently(lambda: bus.publish(envelope), patience_s)
-
-
-async def patiently(call: Callable[[], Awaitable[_T]], patience_s: float) -> _T:
-    """Await ``call()``, retrying with backoff on `BusError`/`OSError` for up to ``patience_s``."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + patience_s
-    delay = _RETRY_FIRST_S
-    while True:
-        try:
-            return await call()
-        except (BusError, OSError):
-            if loop.time() + delay > give_up:
-                raise
-        await asyncio.sleep(delay)  # backoff while the broker is away
-        delay = min(delay * 2, _RETRY_MAX_S)
-
-
-async def ack_quietly(delivery: Delivery) -> None:
-    """Acknowledge ``delivery``; a failure only means it comes back (and is deduplicated)."""
-    try:
-        await delivery.ack()
-    except (BusError, OSError) as exc:
-        logger.warning("could not acknowledge %r: %s", delivery, exc)
-
-
-async def close_quietly(subscription: Subscription) -> None:
-    """Close ``subscription`` within a few seconds, logging instead of raising."""
-    try:
-        await asyncio.wait_for(asyncio.shield(subscription.close()), _CLOSE_TIMEOUT_S)
-    except (TimeoutError, BusError, OSError) as exc:
-        logger.warning("closing %r failed: %s", subscription, exc)

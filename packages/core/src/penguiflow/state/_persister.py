@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from penguiflow.metrics import FlowEvent
+from penguiflow.events import FlowEvent
 from penguiflow.state.base import StateStore, StoredEvent
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Remote nodes over the in-memory bus: owner and workers in one process, same semantics."""
+"""Worker nodes over the in-memory bus: owner and workers in one process, same semantics."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ async def results(flow: Any, messages: list[Message]) -> dict[str, Any]:
     return out
 
 
-async def test_a_remote_node_gives_the_same_results_as_in_process(
+async def test_a_worker_node_gives_the_same_results_as_in_process(
     memory_bus: InMemoryBus, running: Start
 ) -> None:
     texts = [f" doc {i} " for i in range(40)]
@@ -87,21 +87,21 @@ async def test_a_remote_node_gives_the_same_results_as_in_process(
     batch = [msg(t) for t in texts]
     expected = await results(local, batch)
 
-    owner, registry = build_flow(message_bus=memory_bus, remote_nodes=["score"])
+    owner, registry = build_flow(message_bus=memory_bus, worker_nodes=["score"])
     await running(owner, registry)
     worker_flow, worker_registry = build_flow()
     worker = await running(RemoteWorker(worker_flow, "score", memory_bus, registry=worker_registry))
     got = await results(owner, batch)
     assert got == expected
     assert worker.processed == len(texts)
-    assert owner.remote_nodes == {owner.graph.node_named("score")}
+    assert owner.worker_nodes == {owner.graph.node_named("score")}
     assert owner.bus_namespace == worker.namespace
 
 
 async def test_work_is_shared_by_the_workers_of_a_node(
     memory_bus: InMemoryBus, running: Start
 ) -> None:
-    owner, registry = build_flow(message_bus=memory_bus, remote_nodes=["score"])
+    owner, registry = build_flow(message_bus=memory_bus, worker_nodes=["score"])
     await running(owner, registry)
     workers = [
         await running(RemoteWorker(build_flow()[0], "score", memory_bus, registry=registry))
@@ -119,7 +119,7 @@ async def test_remote_failures_come_back_as_flow_errors_after_the_nodes_retries(
     seen: list[FlowEvent] = []
     owner, registry = build_flow(
         message_bus=memory_bus,
-        remote_nodes=["score"],
+        worker_nodes=["score"],
         emit_errors_to_rookery=True,
         middlewares=[seen.append],
     )
@@ -158,7 +158,7 @@ async def test_validation_runs_on_the_worker_with_the_registry(
     registry = ModelRegistry()
     registry.register("score", Doc, Scored)
     owner = flow_with(
-        score, message_bus=memory_bus, remote_nodes=["score"], emit_errors_to_rookery=True
+        score, message_bus=memory_bus, worker_nodes=["score"], emit_errors_to_rookery=True
     )
     await running(owner, registry)
     await running(RemoteWorker(flow_with(wrong), "score", memory_bus, registry=registry))
@@ -183,7 +183,7 @@ async def test_emits_to_named_successors_and_rookery_are_routed_like_in_process(
         right = Node(tag, name="right", policy=NodePolicy(validate="none"))
         return create(s.to(left, right), **options)
 
-    owner = flow(message_bus=memory_bus, remote_nodes=["split", "right"])
+    owner = flow(message_bus=memory_bus, worker_nodes=["split", "right"])
     await running(owner)
     await running(RemoteWorker(flow(), "split", memory_bus))
     await running(RemoteWorker(flow(), "right", memory_bus))
@@ -209,7 +209,7 @@ async def test_a_remote_controller_loops_back_through_the_bus(
         node = Node(think, name="think", allow_cycle=True, policy=NodePolicy(validate="none"))
         return create(node.to(node), **options)
 
-    owner = flow(message_bus=memory_bus, remote_nodes=["think"])
+    owner = flow(message_bus=memory_bus, worker_nodes=["think"])
     await running(owner)
     worker = await running(RemoteWorker(flow(), "think", memory_bus))
     await owner.emit(Message(payload=WM(query="q"), headers=Headers(tenant="acme")))
@@ -236,7 +236,7 @@ async def test_cancel_interrupts_the_node_on_the_worker(
     def flow(**options: Any) -> Any:
         return create(Node(hang, name="hang", policy=NodePolicy(validate="none")), **options)
 
-    owner = flow(message_bus=memory_bus, remote_nodes=["hang"])
+    owner = flow(message_bus=memory_bus, worker_nodes=["hang"])
     await running(owner)
     worker = await running(RemoteWorker(flow(), "hang", memory_bus))
     message = Message(payload="x", headers=Headers(tenant="acme"))
@@ -278,7 +278,7 @@ async def test_a_redelivered_request_is_answered_once(
     def flow(**options: Any) -> Any:
         return create(Node(slow_once, name="slow", policy=NodePolicy(validate="none")), **options)
 
-    owner = flow(message_bus=memory_bus, remote_nodes=["slow"], middlewares=[watch])
+    owner = flow(message_bus=memory_bus, worker_nodes=["slow"], middlewares=[watch])
     await running(owner)
     for _ in range(2):
         await running(RemoteWorker(flow(), "slow", memory_bus, ack_wait_s=0.2))
@@ -301,13 +301,13 @@ async def test_a_payload_that_cannot_cross_fails_its_trace_not_the_flow(
     def flow(**options: Any) -> Any:
         return create(Node(echo, name="echo", policy=NodePolicy(validate="none")), **options)
 
-    owner = flow(message_bus=memory_bus, remote_nodes=["echo"], emit_errors_to_rookery=True)
+    owner = flow(message_bus=memory_bus, worker_nodes=["echo"], emit_errors_to_rookery=True)
     await running(owner)
     await running(RemoteWorker(flow(), "echo", memory_bus))
     await owner.emit(Message(payload={1, 2}, headers=Headers(tenant="acme")))
     error = await asyncio.wait_for(owner.fetch(), 10)
     assert isinstance(error, FlowError) and error.code is FlowErrorCode.REMOTE_ERROR
-    assert "remote node 'echo'" in error.message and "set" in error.message
+    assert "worker node 'echo'" in error.message and "set" in error.message
     await owner.emit(Message(payload=[1, 2], headers=Headers(tenant="acme")))
     assert (await asyncio.wait_for(owner.fetch(), 10)).payload == [1, 2]
 
@@ -321,7 +321,7 @@ async def test_an_expired_deadline_gives_the_owners_final_answer(
     def flow(**options: Any) -> Any:
         return create(Node(echo, name="echo", policy=NodePolicy(validate="none")), **options)
 
-    owner = flow(message_bus=memory_bus, remote_nodes=["echo"])
+    owner = flow(message_bus=memory_bus, worker_nodes=["echo"])
     await running(owner)
     await running(RemoteWorker(flow(), "echo", memory_bus))
     await owner.emit(Message(payload="x", headers=Headers(tenant="acme"), deadline_s=1.0))
@@ -329,11 +329,11 @@ async def test_an_expired_deadline_gives_the_owners_final_answer(
     assert isinstance(out.payload, FinalAnswer) and "deadline" in out.payload.text
 
 
-async def test_the_owners_state_store_records_the_remote_nodes_events(
+async def test_the_owners_state_store_records_the_worker_nodes_events(
     memory_bus: InMemoryBus, running: Start
 ) -> None:
     store = InMemoryStateStore()
-    owner, registry = build_flow(message_bus=memory_bus, remote_nodes=["score"], state_store=store)
+    owner, registry = build_flow(message_bus=memory_bus, worker_nodes=["score"], state_store=store)
     await running(owner, registry)
     await running(RemoteWorker(build_flow()[0], "score", memory_bus, registry=registry))
     message = msg("hello")
@@ -346,14 +346,30 @@ async def test_the_owners_state_store_records_the_remote_nodes_events(
     assert all(e.tenant == "acme" for e in history)
 
 
+def test_remote_nodes_is_a_deprecated_alias_of_worker_nodes() -> None:
+    bus = InMemoryBus()
+    with pytest.warns(DeprecationWarning, match=r"remote_nodes=\.\.\.\) is deprecated") as caught:
+        owner, _ = build_flow(message_bus=bus, remote_nodes=["score"])
+    # The warning points at the caller's line, not at penguiflow's own code.
+    assert caught[0].filename == __file__
+    assert owner.worker_nodes == {owner.graph.node_named("score")}
+    with pytest.warns(DeprecationWarning, match="flow.remote_nodes is deprecated"):
+        assert owner.remote_nodes == owner.worker_nodes
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(ValueError, match="not both"),
+    ):
+        build_flow(message_bus=bus, remote_nodes=["score"], worker_nodes=["score"])
+
+
 def test_configuration_mistakes_fail_when_the_flow_is_built() -> None:
     bus = InMemoryBus()
     with pytest.raises(ValueError, match="need a message_bus"):
-        build_flow(remote_nodes=["score"])
+        build_flow(worker_nodes=["score"])
     with pytest.raises(ValueError, match="'nope', not a node of this flow"):
-        build_flow(message_bus=bus, remote_nodes=["nope"])
+        build_flow(message_bus=bus, worker_nodes=["nope"])
     with pytest.raises(TypeError, match=r"message_bus must be a penguiflow\.bus\.MessageBus"):
-        build_flow(message_bus=object(), remote_nodes=["score"])
+        build_flow(message_bus=object(), worker_nodes=["score"])
     with pytest.raises(ValueError, match="bus namespace"):
         build_flow(message_bus=bus, bus_namespace="has.dots")
     flow = build_flow()[0]
@@ -378,7 +394,7 @@ async def test_two_owning_flows_share_the_workers_and_get_only_their_results(
 ) -> None:
     owners = []
     for _ in range(2):
-        owner, registry = build_flow(message_bus=memory_bus, remote_nodes=["score"])
+        owner, registry = build_flow(message_bus=memory_bus, worker_nodes=["score"])
         owners.append(await running(owner, registry))
     worker = await running(RemoteWorker(build_flow()[0], "score", memory_bus, registry=registry))
     first = await results(owners[0], [msg(f"a{i}") for i in range(10)])

@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from penguiflow._budgets import advance_controller, deadline_text
-from penguiflow._envelope import rewrap
-from penguiflow._reliability import FAILED, call_node, report_exception
-from penguiflow._runtime import FlowRuntime
-from penguiflow.context import Context
+from penguiflow._kernel.budgets import advance_controller, deadline_text
+from penguiflow._kernel.context import Context, NodeHost
+from penguiflow._kernel.envelope import rewrap
+from penguiflow._kernel.floe import EMPTY, Floe, FloeClosed
+from penguiflow._kernel.reliability import FAILED, call_node, report_exception
+from penguiflow._kernel.runtime import FlowRuntime
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
-from penguiflow.floe import EMPTY, Floe, FloeClosed
 from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
 from penguiflow.types import FinalAnswer, Message
@@ -46,6 +46,7 @@ class NodeWorker:
         "ctx",
         "current_message",
         "current_trace",
+        "host",
         "in_adapter",
         "inbox",
         "node",
@@ -60,9 +61,16 @@ class NodeWorker:
         "validate_out",
     )
 
-    def __init__(self, runtime: FlowRuntime, node: Node, registry: ModelRegistry | None) -> None:
+    def __init__(
+        self,
+        runtime: FlowRuntime,
+        node: Node,
+        registry: ModelRegistry | None,
+        host: NodeHost,
+    ) -> None:
         self.runtime = runtime
         self.node = node
+        self.host = host
         self.inbox = runtime.inboxes[node]
         models = registry.get(node.name) if registry is not None else None
         mode = node.policy.validate

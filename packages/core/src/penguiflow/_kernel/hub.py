@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from penguiflow.metrics import FlowEvent
+from penguiflow.events import FlowEvent
 
 __all__ = ["EVENT_QUEUE_MAXSIZE", "EventHub", "MiddlewareFunc"]
 

@@ -1,6 +1,6 @@
 """How flow traffic crosses process boundaries: messages, payloads and errors as JSON.
 
-Design notes. A remote node and its owning flow run the same flow code, so
+Design notes. A worker node and its owning flow run the same flow code, so
 pydantic models travel *by name*: a model instance is written as
 ``{"__pf_model__": "module:QualName", "data": {...}}`` and rebuilt on the
 other side by validating ``data`` with that class. The class is looked up
@@ -27,15 +27,29 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from penguiflow.errors import FlowError, FlowErrorCode
+from penguiflow.errors import FlowError, FlowErrorCode, PenguiFlowError
+from penguiflow.node import Node
 from penguiflow.types import Headers, Message
 
-__all__ = ["WireError", "decode_item", "encode_item", "model_name"]
+__all__ = [
+    "ROOKERY_TARGET",
+    "RUNTIME_TARGET",
+    "WireError",
+    "decode_item",
+    "encode_item",
+    "model_name",
+    "remote_error",
+]
+
+ROOKERY_TARGET = "@rookery"
+"""Reply output target: the node's floe to Rookery."""
+RUNTIME_TARGET = "@runtime"
+"""Reply output target: runtime-made results (FlowErrors, deadline answers)."""
 
 _MODEL_KEY = "__pf_model__"
 
 
-class WireError(ValueError):
+class WireError(PenguiFlowError, ValueError):
     """A value cannot be sent to, or read back from, another process."""
 
 
@@ -195,4 +209,15 @@ def _decode_error(data: Any) -> FlowError:
         code=code,
         message=str(data.get("message", "")),
         metadata=metadata,
+    )
+
+
+def remote_error(node: Node, trace_id: str | None, text: str) -> FlowError:
+    """A ``REMOTE_ERROR`` FlowError of ``node`` for ``trace_id``."""
+    return FlowError(
+        trace_id=trace_id,
+        node_name=node.name,
+        node_id=node.node_id,
+        code=FlowErrorCode.REMOTE_ERROR,
+        message=f"node {node.name!r} (worker node): {text}",
     )

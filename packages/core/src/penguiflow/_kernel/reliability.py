@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from penguiflow._kernel.context import Context
+from penguiflow._kernel.runtime import FlowRuntime
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
+from penguiflow.events import FlowEventType
+from penguiflow.node import Node
 from penguiflow.types import Message
 
-if TYPE_CHECKING:
-    from penguiflow._worker import NodeWorker
+__all__ = ["FAILED", "PolicyTarget", "call_node", "report_exception"]
 
-__all__ = ["FAILED", "call_node", "report_exception"]
+
+class PolicyTarget(Protocol):
+    """The worker side of a call under policy: the node, its context and its validators."""
+
+    node: Node
+    runtime: FlowRuntime
+    ctx: Context
+    unwrap: bool
+    validate_in: bool
+    validate_out: bool
+    in_adapter: TypeAdapter[Any] | None
+    out_adapter: TypeAdapter[Any] | None
 
 
 class _Failed:
@@ -28,7 +42,7 @@ FAILED: Any = _Failed()
 """Returned by `call_node` when the failure was already reported."""
 
 
-async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
+async def call_node(worker: PolicyTarget, arg: Any, trace_id: str | None) -> Any:
     """Run ``worker``'s node on ``arg`` with validation, timeout and retries.
 
     Returns the (validated) result, or `FAILED` after the failure has
@@ -77,7 +91,9 @@ async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
             break
         latency = (time.perf_counter() - started) * 1000.0
         if runtime.hub.listeners:
-            event = "node_timeout" if code is FlowErrorCode.NODE_TIMEOUT else "node_error"
+            event: FlowEventType = (
+                "node_timeout" if code is FlowErrorCode.NODE_TIMEOUT else "node_error"
+            )
             runtime.emit_event(
                 event,
                 node,
@@ -117,7 +133,7 @@ async def call_node(worker: NodeWorker, arg: Any, trace_id: str | None) -> Any:
     return result
 
 
-async def report_exception(worker: NodeWorker, exc: Exception, trace_id: str | None) -> None:
+async def report_exception(worker: PolicyTarget, exc: Exception, trace_id: str | None) -> None:
     """Report a failure of a node called without policy features (one attempt)."""
     runtime = worker.runtime
     if runtime.hub.listeners:
@@ -133,7 +149,7 @@ async def report_exception(worker: NodeWorker, exc: Exception, trace_id: str | N
 
 
 def _node_error(
-    worker: NodeWorker, code: FlowErrorCode, exc: Exception, trace_id: str | None, attempts: int
+    worker: PolicyTarget, code: FlowErrorCode, exc: Exception, trace_id: str | None, attempts: int
 ) -> FlowError:
     node = worker.node
     if code is FlowErrorCode.NODE_TIMEOUT:
@@ -154,7 +170,7 @@ def _node_error(
 
 
 async def _report_validation(
-    worker: NodeWorker, exc: ValidationError, trace_id: str | None, side: str
+    worker: PolicyTarget, exc: ValidationError, trace_id: str | None, side: str
 ) -> None:
     node = worker.node
     fields = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from penguiflow._envelope import rewrap
+from penguiflow._kernel.envelope import rewrap
 from penguiflow.errors import FlowErrorCode
 from penguiflow.types import WM, FinalAnswer, Message
 
