@@ -4,7 +4,8 @@
 # to this import name; this must run before anything else imports them.
 from pkgutil import extend_path as _extend_path
 
-__path__ = _extend_path(__path__, __name__)
+# In place, so that the import spec sees every portion too (tools such as grimp read it).
+__path__[:] = _extend_path(__path__, __name__)
 
 from typing import Any as _Any
 
