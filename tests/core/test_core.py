@@ -11,11 +11,15 @@ from pydantic import BaseModel
 from penguiflow import (
     DEFAULT_QUEUE_MAXSIZE,
     CycleError,
+    FetchTimeout,
+    Flow,
+    FlowState,
     Headers,
     Message,
     ModelRegistry,
     Node,
     NodePolicy,
+    TraceEnded,
     create,
 )
 
@@ -169,6 +173,92 @@ async def test_lifecycle_errors_are_clear(stop_after):
     with pytest.raises(RuntimeError, match="stopped"):
         flow.emit_nowait(1)
     assert await flow.cancel("whatever") is False
+
+
+async def test_the_lifecycle_is_an_enum_and_the_flow_is_a_flow(stop_after):
+    flow = stop_after(create(passthrough("a").to()))
+    assert isinstance(flow, Flow)
+    assert flow.state is FlowState.CREATED and not flow.running
+    flow.run()
+    assert flow.state is FlowState.RUNNING and flow.running
+    assert "state='running'" in repr(flow)
+    await flow.stop()
+    assert flow.state is FlowState.STOPPED and not flow.running
+    assert flow.statistics().state is FlowState.STOPPED
+
+
+async def test_statistics_snapshot_queues_traces_and_losses(stop_after, bounded):
+    gate = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(msg: Any, _ctx: Any) -> Any:
+        started.set()
+        await gate.wait()
+        return msg
+
+    head = Node(slow, name="head", policy=NONE)
+    tail = passthrough("tail")
+    flow = stop_after(create(head.to(tail), queue_maxsize=8))
+    before = flow.statistics()
+    assert before.state is FlowState.CREATED and before.total_queued == 0
+    flow.run()
+    messages = [env(i) for i in range(4)]
+    for message in messages:
+        await flow.emit(message)
+    await bounded(started.wait())
+    stats = flow.statistics()
+    # One message is inside "head" (out of its floe), three wait for it.
+    assert stats.queued == {"head": 3, "tail": 0}
+    assert stats.queued_in_rookery == 0 and stats.total_queued == 3
+    assert stats.traces_in_flight == 4
+    assert stats.dropped_events == 0 and stats.state_store_errors == 0
+    gate.set()
+    # Floes are FIFO: once the last result is out, the three before it wait in Rookery.
+    await bounded(flow.fetch(trace_id=messages[-1].trace_id))
+    stats = flow.statistics()
+    assert stats.queued == {"head": 0, "tail": 0} and stats.queued_in_rookery == 3
+    assert stats.traces_in_flight == 3  # a result waiting in Rookery keeps its trace in flight
+    for message in messages[:-1]:
+        await bounded(flow.fetch(trace_id=message.trace_id))
+    assert flow.statistics().traces_in_flight == 0
+
+
+async def test_first_result_returns_the_traces_result_or_says_it_ended(stop_after, bounded):
+    async def maybe(msg: Any, _ctx: Any) -> Any:
+        return None if msg.payload == "drop" else msg
+
+    flow = stop_after(create(Node(maybe, name="maybe", policy=NONE).to()))
+    flow.run()
+    kept, dropped = env("keep"), env("drop")
+    await flow.emit(kept)
+    await flow.emit(dropped)
+    result = await bounded(flow.first_result(kept.trace_id))
+    assert result.payload == "keep" and result.trace_id == kept.trace_id
+    with pytest.raises(TraceEnded, match=dropped.trace_id) as ended:
+        await bounded(flow.first_result(dropped.trace_id))
+    assert isinstance(ended.value, LookupError) and ended.value.trace_id == dropped.trace_id
+    with pytest.raises(TraceEnded):
+        await bounded(flow.first_result("never-emitted"))
+
+
+async def test_first_result_is_bounded_by_its_timeout(stop_after):
+    gate = asyncio.Event()
+
+    async def hold(msg: Any, _ctx: Any) -> Any:
+        await gate.wait()
+        return msg
+
+    flow = stop_after(create(Node(hold, name="hold", policy=NONE).to()))
+    flow.run()
+    message = env("x")
+    await flow.emit(message)
+    with pytest.raises(FetchTimeout, match=r"within 0\.05s") as timed_out:
+        await flow.first_result(message.trace_id, timeout=0.05)
+    assert isinstance(timed_out.value, TimeoutError)
+    gate.set()
+    assert (await asyncio.wait_for(flow.first_result(message.trace_id), 5)).payload == "x"
+    await flow.emit(7)  # payload-only: no trace, the first result of any kind
+    assert await asyncio.wait_for(flow.first_result(None), 5) == 7
 
 
 def test_run_outside_event_loop_is_a_clear_error():

@@ -31,9 +31,13 @@ from penguiflow import (
     testkit,
 )
 from penguiflow.otel import (
+    DROPPED_EVENTS_COUNTER,
     EVENTS_COUNTER,
     LATENCY_HISTOGRAM,
     QUEUE_DEPTH_HISTOGRAM,
+    QUEUED_GAUGE,
+    STORE_ERRORS_COUNTER,
+    TRACES_GAUGE,
     OpenTelemetryMiddleware,
     otel_trace_id,
 )
@@ -279,6 +283,45 @@ async def test_metrics_count_events_and_record_latency_and_queue_depth(
         ("after", "out"): 1,
     }
     assert all("trace_id" not in attrs for attrs, _ in telemetry.points(EVENTS_COUNTER))
+
+
+async def test_observed_flows_report_their_statistics(telemetry: Telemetry) -> None:
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def hold(msg: Message, _ctx: Context) -> Message:
+        entered.set()
+        await gate.wait()
+        return msg
+
+    middleware = telemetry.middleware()
+    head = Node(hold, name="head", policy=NONE)
+    tail = Node(passthrough, name="tail", policy=NONE)
+    flow = create(head.to(tail), middlewares=[middleware])
+    middleware.observe(flow, name="support")
+    flow.run()
+    try:
+        messages = [envelope(i) for i in range(3)]
+        for message in messages:
+            await flow.emit(message)
+        await asyncio.wait_for(entered.wait(), 5)
+        queued = {attrs["node_name"]: p.value for attrs, p in telemetry.points(QUEUED_GAUGE)}
+        assert queued == {"head": 2, "tail": 0, "Rookery": 0}
+        assert {a["flow"] for a, _ in telemetry.points(QUEUED_GAUGE)} == {"support"}
+        [(_, traces)] = telemetry.points(TRACES_GAUGE)
+        assert traces.value == 3
+        [(_, dropped)] = telemetry.points(DROPPED_EVENTS_COUNTER)
+        [(_, store_errors)] = telemetry.points(STORE_ERRORS_COUNTER)
+        assert dropped.value == 0 and store_errors.value == 0
+        gate.set()
+        for message in messages:
+            await asyncio.wait_for(flow.fetch(trace_id=message.trace_id), 5)
+        [(_, traces)] = telemetry.points(TRACES_GAUGE)
+        assert traces.value == 0
+    finally:
+        await flow.stop()
+    with pytest.raises(TypeError, match="needs a flow"):
+        middleware.observe(PenguiFlow)  # type: ignore[arg-type]
 
 
 async def test_default_global_providers_are_no_ops() -> None:

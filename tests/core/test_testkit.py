@@ -142,6 +142,21 @@ async def test_timeout_stops_the_flow_and_interrupts_the_node() -> None:
     assert not flow.running
 
 
+async def test_a_timeout_says_where_the_messages_were_stuck() -> None:
+    async def hang(x: Any, _ctx: Context) -> Any:
+        await asyncio.Event().wait()
+
+    async def fan(x: Any, ctx: Context) -> None:
+        for i in range(3):  # the first is taken by "hang", two stay queued for it
+            await ctx.emit(Message(payload=i, headers=x.headers, trace_id=x.trace_id))
+
+    source = Node(fan, name="fan", policy=NONE)
+    stuck = Node(hang, name="hang", policy=NONE)
+    flow = create(source.to(stuck), stuck.to())
+    with pytest.raises(TimeoutError, match=r"Messages still queued: hang: 2\."):
+        await testkit.run_one(flow, msg(), timeout_s=1.0)
+
+
 async def test_errors_in_rookery_are_returned_not_raised() -> None:
     async def broken(m: Message, _ctx: Context) -> Message:
         raise ValueError("nope")

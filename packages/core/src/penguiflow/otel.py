@@ -17,11 +17,14 @@ zero-length span. Open spans are bounded (`MAX_OPEN_SPANS`).
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 try:
     from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.trace import (
         NonRecordingSpan,
         Span,
@@ -37,12 +40,17 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from penguiflow.events import FlowEvent
+from penguiflow.protocols import Flow, FlowStatistics
 
 __all__ = [
+    "DROPPED_EVENTS_COUNTER",
     "EVENTS_COUNTER",
     "LATENCY_HISTOGRAM",
     "MAX_OPEN_SPANS",
+    "QUEUED_GAUGE",
     "QUEUE_DEPTH_HISTOGRAM",
+    "STORE_ERRORS_COUNTER",
+    "TRACES_GAUGE",
     "OpenTelemetryMiddleware",
     "otel_trace_id",
 ]
@@ -54,6 +62,14 @@ LATENCY_HISTOGRAM = "penguiflow.node.latency"
 QUEUE_DEPTH_HISTOGRAM = "penguiflow.queue.depth"
 """Histogram of queue depths seen when a node starts an attempt, by ``node_name`` and
 ``direction`` (``in``: messages waiting for the node, ``out``: in its outgoing floes)."""
+QUEUED_GAUGE = "penguiflow.flow.queued"
+"""Gauge of messages waiting per node (``node_name``; Rookery is ``"Rookery"``), by ``flow``."""
+TRACES_GAUGE = "penguiflow.flow.traces_in_flight"
+"""Gauge of traces with something queued, processing or waiting in Rookery, by ``flow``."""
+DROPPED_EVENTS_COUNTER = "penguiflow.flow.dropped_events"
+"""Events dropped because a middleware fell behind (monotonic), by ``flow``."""
+STORE_ERRORS_COUNTER = "penguiflow.flow.state_store_errors"
+"""Events the state store failed to save (monotonic), by ``flow``."""
 MAX_OPEN_SPANS = 10_000
 """Spans kept open at most; beyond that the oldest is ended as abandoned."""
 
@@ -88,8 +104,11 @@ class OpenTelemetryMiddleware:
     (derived from the PenguiFlow one), under a synthetic remote parent.
 
     Metrics: the counter `EVENTS_COUNTER`, and the histograms
-    `LATENCY_HISTOGRAM` and `QUEUE_DEPTH_HISTOGRAM`. Metric attributes never
-    include the trace id (unbounded cardinality).
+    `LATENCY_HISTOGRAM` and `QUEUE_DEPTH_HISTOGRAM`. Flows passed to `observe`
+    also report their `penguiflow.protocols.FlowStatistics` whenever metrics
+    are collected: `QUEUED_GAUGE`, `TRACES_GAUGE`, `DROPPED_EVENTS_COUNTER` and
+    `STORE_ERRORS_COUNTER`. Metric attributes never include the trace id
+    (unbounded cardinality).
 
     Args:
         tracer_provider: Where spans go; the global provider by default.
@@ -125,11 +144,77 @@ class OpenTelemetryMiddleware:
         )
         self.share_trace_ids = share_trace_ids
         self._open: OrderedDict[str, _OpenSpan] = OrderedDict()
+        # Observed flows are held weakly: a flow that is gone stops reporting.
+        self._flows: weakref.WeakKeyDictionary[Flow, str] = weakref.WeakKeyDictionary()
+        meter.create_observable_gauge(
+            QUEUED_GAUGE,
+            callbacks=[self._observe_queued],
+            unit="{message}",
+            description="Messages waiting in each node's incoming floes (and in Rookery)",
+        )
+        meter.create_observable_gauge(
+            TRACES_GAUGE,
+            callbacks=[self._observe_traces],
+            unit="{trace}",
+            description="Traces with a message queued, processing or waiting in Rookery",
+        )
+        meter.create_observable_counter(
+            DROPPED_EVENTS_COUNTER,
+            callbacks=[self._observe_dropped],
+            unit="{event}",
+            description="Events dropped because a middleware fell behind",
+        )
+        meter.create_observable_counter(
+            STORE_ERRORS_COUNTER,
+            callbacks=[self._observe_store_errors],
+            unit="{event}",
+            description="Events the state store failed to save",
+        )
 
     @property
     def open_spans(self) -> int:
         """Attempts started but not finished yet."""
         return len(self._open)
+
+    def observe(self, flow: Flow, *, name: str | None = None) -> None:
+        """Report ``flow``'s statistics with the metrics (queues, traces in flight, losses).
+
+        The values are read from ``flow.statistics()`` when the metric reader
+        collects; nothing is computed per event. The flow is held weakly.
+
+        Args:
+            flow: The flow to report on (usually the one this middleware is attached to).
+            name: Value of the ``flow`` metric attribute; the flow's bus namespace
+                (derived from its graph) by default.
+
+        Raises:
+            TypeError: ``flow`` is not a flow.
+        """
+        candidate: object = flow  # checked at run time: callers may not be type-checked
+        if isinstance(candidate, type) or not isinstance(candidate, Flow):
+            raise TypeError(f"observe() needs a flow (a PenguiFlow); got {type(flow).__name__}")
+        self._flows[flow] = name if name is not None else flow.bus_namespace
+
+    def _observed(self) -> list[tuple[str, FlowStatistics]]:
+        return [(label, flow.statistics()) for flow, label in list(self._flows.items())]
+
+    def _observe_queued(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for label, stats in self._observed():
+            for node_name, depth in stats.queued.items():
+                yield Observation(depth, {"flow": label, "node_name": node_name})
+            yield Observation(stats.queued_in_rookery, {"flow": label, "node_name": "Rookery"})
+
+    def _observe_traces(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for label, stats in self._observed():
+            yield Observation(stats.traces_in_flight, {"flow": label})
+
+    def _observe_dropped(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for label, stats in self._observed():
+            yield Observation(stats.dropped_events, {"flow": label})
+
+    def _observe_store_errors(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for label, stats in self._observed():
+            yield Observation(stats.state_store_errors, {"flow": label})
 
     def __call__(self, event: FlowEvent) -> None:
         """Record one event (the middleware entry point)."""

@@ -7,3 +7,5 @@ only the data types below it (`penguiflow.types`, ``node``, ``errors``,
 facade or a tool — and it holds no reference to the facade: workers are
 handed a `NodeHost` with what node code may reach beyond the kernel.
 """
+
+__all__: list[str] = []

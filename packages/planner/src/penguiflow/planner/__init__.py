@@ -9,6 +9,7 @@ from __future__ import annotations
 from penguiflow.planner.actions import ActionError, JoinCall, ParallelCall, PlannerAction
 from penguiflow.planner.context import ToolContext
 from penguiflow.planner.cost import CostTracker
+from penguiflow.planner.errors import PlannerError
 from penguiflow.planner.events import PlannerEvent
 from penguiflow.planner.flows import (
     FlowOrigin,
@@ -61,6 +62,7 @@ __all__ = [
     "MemoryKey",
     "ParallelCall",
     "PlannerAction",
+    "PlannerError",
     "PlannerEvent",
     "PlannerFinish",
     "PlannerOutcome",

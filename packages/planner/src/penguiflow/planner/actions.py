@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from penguiflow.planner.errors import PlannerError
+
 __all__ = [
     "ActionError",
     "JoinCall",
@@ -34,7 +36,7 @@ __all__ = [
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
-class ActionError(ValueError):
+class ActionError(PlannerError, ValueError):
     """The LLM's reply is not a valid action; the message tells the LLM what to fix."""
 
 

@@ -13,7 +13,11 @@ ChunkSink = Callable[[str, int, str, bool, dict[str, Any]], Awaitable[None]]
 
 
 class PauseRequested(Exception):
-    """Raised by `ToolContext.pause`; the planner turns it into a `PlannerPause`."""
+    """Raised by `ToolContext.pause`; the planner turns it into a `PlannerPause`.
+
+    A control-flow signal, deliberately not a `penguiflow.planner.errors.PlannerError`:
+    error handlers in tools must let a pause through.
+    """
 
     def __init__(self, reason: str, payload: dict[str, Any]) -> None:
         super().__init__(reason)

@@ -42,6 +42,7 @@ from penguiflow.catalog import NodeSpec, SideEffect
 from penguiflow.context import Context
 from penguiflow.errors import FlowError, TraceEnded
 from penguiflow.node import Node, NodePolicy
+from penguiflow.planner.errors import PlannerError
 from penguiflow.planner.execution import describe_validation
 from penguiflow.planner.react import ReactPlanner
 from penguiflow.planner.trajectory import PlannerFinish, PlannerPause, to_json_value
@@ -66,7 +67,7 @@ QueryGetter = Callable[[Any], str]
 ContextGetter = Callable[["FlowOrigin"], Mapping[str, Any] | None]
 
 
-class FlowToolError(RuntimeError):
+class FlowToolError(PlannerError, RuntimeError):
     """A `flow_tool` call failed: no result in time, a result of the wrong shape, or no flow.
 
     Failures of a node inside the flow are raised as the flow's own

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from penguiflow.planner.errors import PlannerError
+
 __all__ = [
     "ChatMessage",
     "JSONLLMClient",
@@ -33,7 +35,7 @@ StreamCallback = Callable[[str, bool], None]
 """``on_stream_chunk(text, done)``: called for each streamed piece, then once with ``done=True``."""
 
 
-class LLMError(RuntimeError):
+class LLMError(PlannerError, RuntimeError):
     """The LLM call failed for good (after the client's own retries); the message says why."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from penguiflow.planner.cost import CostTracker
+from penguiflow.planner.errors import PlannerError
 from penguiflow.planner.trajectory import Step, Trajectory
 
 __all__ = ["PauseBook", "ResumeError", "RunState"]
@@ -23,7 +24,7 @@ __all__ = ["PauseBook", "ResumeError", "RunState"]
 _FORMAT = 1
 
 
-class ResumeError(LookupError):
+class ResumeError(PlannerError, LookupError):
     """The resume token is unknown, already used, or its saved state is unreadable."""
 
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from penguiflow.planner.cost import LLMRole
+from penguiflow.planner.errors import PlannerError
 from penguiflow.planner.llm import JSONLLMClient
 from penguiflow.planner.step import LLMCaller
 from penguiflow.planner.trajectory import Step, Trajectory
@@ -38,7 +39,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-class ReplyError(ValueError):
+class ReplyError(PlannerError, ValueError):
     """A side LLM's reply is not the JSON object asked for; the message says what is wrong."""
 
 

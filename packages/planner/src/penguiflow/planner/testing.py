@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from penguiflow.planner.errors import PlannerError
 from penguiflow.planner.llm import ChatMessage, StreamCallback
 
 __all__ = ["ScriptExhausted", "ScriptedCall", "ScriptedLLM"]
@@ -31,7 +32,7 @@ ScriptEntry = str | Mapping[str, Any] | Callable[[list[dict[str, str]]], "str | 
 _WORDS = re.compile(r"\S+\s*|\s+")
 
 
-class ScriptExhausted(AssertionError):
+class ScriptExhausted(PlannerError, AssertionError):
     """The planner asked for more replies than the script holds."""
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
+from penguiflow.planner.memory.health import MemoryHealth
+from penguiflow.planner.memory.key import MemoryKey
+from penguiflow.planner.memory.turns import ConversationTurn
 from penguiflow.planner.prompts import estimate_tokens
-
-if TYPE_CHECKING:
-    from penguiflow.planner.memory.health import MemoryHealth
-    from penguiflow.planner.memory.key import MemoryKey
-    from penguiflow.planner.memory.turns import ConversationTurn
 
 __all__ = [
     "HealthHook",

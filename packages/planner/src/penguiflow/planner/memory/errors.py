@@ -1,6 +1,6 @@
 """The errors of short-term memory, one hierarchy under `ShortTermMemoryError`.
 
-::
+``ShortTermMemoryError`` is a `penguiflow.planner.errors.PlannerError`::
 
     ShortTermMemoryError              any memory failure
     ├── MemoryKeyError                a MemoryKey is malformed or cannot be derived
@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from penguiflow.planner.errors import PlannerError
+
 __all__ = [
     "MemoryBudgetExceeded",
     "MemoryClosedError",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class ShortTermMemoryError(Exception):
+class ShortTermMemoryError(PlannerError):
     """Base class of every short-term memory error."""
 
 
