@@ -38,7 +38,7 @@ __all__ = [
     "create",
 ]
 
-logger = logging.getLogger("penguiflow.core")
+logger: logging.Logger = logging.getLogger("penguiflow.core")
 
 DEFAULT_QUEUE_MAXSIZE = 64
 """Capacity of every floe unless ``queue_maxsize`` says otherwise."""

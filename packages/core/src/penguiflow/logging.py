@@ -158,7 +158,7 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
         super().__init__()
-        self.redact_keys = frozenset(_normalise(key) for key in redact_keys)
+        self.redact_keys: frozenset[str] = frozenset(_normalise(key) for key in redact_keys)
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the JSON line for ``record``."""

@@ -33,11 +33,11 @@ try:
         StatusCode,
         TraceFlags,
     )
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "penguiflow.otel needs OpenTelemetry, which is not installed: "
         'pip install "penguiflow-core[otel]"'
-    ) from exc
+    ) from _missing
 
 from penguiflow.events import FlowEvent
 from penguiflow.protocols import Flow, FlowStatistics

@@ -177,7 +177,7 @@ class TraceStream(Generic[_T_co]):
 
     def __init__(self, agen: AsyncGenerator[_T_co, None], trace_id: str) -> None:
         self._agen = agen
-        self.trace_id = trace_id
+        self.trace_id: str = trace_id
 
     def __aiter__(self) -> AsyncIterator[_T_co]:
         return self._agen

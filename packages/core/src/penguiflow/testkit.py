@@ -434,7 +434,7 @@ class ErrorSimulator:
         self.node_name = node_name
         self.code = code
         self.fail_times = fail_times
-        self.calls = 0
+        self.calls: int = 0
         self._result = result
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +38,7 @@ class Headers(BaseModel):
         priority: Optional priority hint (higher is more urgent).
     """
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, defer_build=True)
 
     tenant: str
     topic: str | None = None
@@ -65,7 +65,7 @@ class Message(BaseModel):
         >>> msg.meta["request_id"] = "abc123"
     """
 
-    model_config = _LAZY
+    model_config: ClassVar[ConfigDict] = _LAZY
 
     payload: Any
     headers: Headers
@@ -108,7 +108,7 @@ class StreamChunk(BaseModel):
         meta: Extra data for the consumer.
     """
 
-    model_config = _LAZY
+    model_config: ClassVar[ConfigDict] = _LAZY
 
     stream_id: str
     seq: int
@@ -125,7 +125,7 @@ class PlanStep(BaseModel):
         args: Arguments for the step.
     """
 
-    model_config = _LAZY
+    model_config: ClassVar[ConfigDict] = _LAZY
 
     kind: str
     args: dict[str, Any] = Field(default_factory=dict)
@@ -140,7 +140,7 @@ class Thought(BaseModel):
         done: Whether the controller considers itself finished.
     """
 
-    model_config = _LAZY
+    model_config: ClassVar[ConfigDict] = _LAZY
 
     steps: list[PlanStep] = Field(default_factory=list)
     rationale: str = ""
@@ -164,7 +164,7 @@ class WM(BaseModel):
         thoughts: Intermediate `Thought` records.
     """
 
-    model_config = _LAZY
+    model_config: ClassVar[ConfigDict] = _LAZY
 
     query: str
     facts: list[Any] = Field(default_factory=list)
@@ -183,7 +183,7 @@ class FinalAnswer(BaseModel):
         citations: Sources backing the answer.
     """
 
-    model_config = _LAZY
+    model_config: ClassVar[ConfigDict] = _LAZY
 
     text: str
     citations: list[str] = Field(default_factory=list)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from penguiflow.errors import PenguiFlowError
+from penguiflow.graph import Endpoint
+from penguiflow.node import Node
 
 __all__ = ["EMPTY", "Floe", "FloeClosed", "Inbox"]
 
@@ -42,10 +44,12 @@ class Floe:
 
     __slots__ = ("_inbox", "_items", "_putters", "maxsize", "source", "target")
 
-    def __init__(self, source: Any, target: Any, maxsize: int, inbox: Inbox) -> None:
-        self.source = source
-        self.target = target
-        self.maxsize = maxsize
+    def __init__(
+        self, source: Node | Endpoint, target: Node | Endpoint, maxsize: int, inbox: Inbox
+    ) -> None:
+        self.source: Node | Endpoint = source
+        self.target: Node | Endpoint = target
+        self.maxsize: int = maxsize
         self._items: deque[Any] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
         self._inbox = inbox

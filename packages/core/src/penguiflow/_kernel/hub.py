@@ -24,7 +24,7 @@ from penguiflow.events import FlowEvent
 
 __all__ = ["EVENT_QUEUE_MAXSIZE", "EventHub", "MiddlewareFunc"]
 
-logger = logging.getLogger("penguiflow.events")
+logger: logging.Logger = logging.getLogger("penguiflow.events")
 
 MiddlewareFunc = Callable[[FlowEvent], Awaitable[None] | None]
 

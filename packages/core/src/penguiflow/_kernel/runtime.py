@@ -27,7 +27,7 @@ from penguiflow.types import Message
 
 __all__ = ["RUNTIME", "FlowRuntime", "NodeRunner", "trace_of"]
 
-logger = logging.getLogger("penguiflow.core")
+logger: logging.Logger = logging.getLogger("penguiflow.core")
 
 RUNTIME = Endpoint("Runtime")
 """Source of the floe that carries runtime-made results (errors, deadline answers) to Rookery."""
@@ -77,16 +77,16 @@ class FlowRuntime:
         self.graph = graph
         self.queue_maxsize = queue_maxsize
         self.emit_errors_to_rookery = emit_errors_to_rookery
-        self.hub = EventHub(list(middlewares))
-        self.traces = TraceTable()
-        self.streams = StreamSequencer()
+        self.hub: EventHub = EventHub(list(middlewares))
+        self.traces: TraceTable = TraceTable()
+        self.streams: StreamSequencer = StreamSequencer()
         self.workers: list[NodeRunner] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
         # Awaited before every delivery when the state store's "block" policy is on.
         self.gate: Callable[[], Awaitable[None]] | None = None
         self.inboxes: dict[Node, Inbox] = {node: Inbox() for node in graph.nodes}
-        self.rookery = Inbox()
+        self.rookery: Inbox = Inbox()
         self.ingress_floes: dict[Node, Floe] = {
             node: Floe(OPEN_SEA, node, queue_maxsize, self.inboxes[node]) for node in graph.ingress
         }
@@ -100,7 +100,7 @@ class FlowRuntime:
         self.rookery_floes: dict[Node, Floe] = {
             node: Floe(node, ROOKERY, queue_maxsize, self.rookery) for node in graph.egress
         }
-        self.runtime_floe = Floe(RUNTIME, ROOKERY, queue_maxsize, self.rookery)
+        self.runtime_floe: Floe = Floe(RUNTIME, ROOKERY, queue_maxsize, self.rookery)
 
     # -- introspection -------------------------------------------------
     def all_floes(self) -> list[Floe]:

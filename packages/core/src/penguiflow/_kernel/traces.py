@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 __all__ = ["TraceState", "TraceTable"]
 
-logger = logging.getLogger("penguiflow.core")
+logger: logging.Logger = logging.getLogger("penguiflow.core")
 
 
 class TraceState:
@@ -26,9 +26,9 @@ class TraceState:
     __slots__ = ("cancelled", "count", "drained", "finalized", "on_idle", "tenant")
 
     def __init__(self) -> None:
-        self.count = 0
-        self.cancelled = False
-        self.finalized = False
+        self.count: int = 0
+        self.cancelled: bool = False
+        self.finalized: bool = False
         self.drained: asyncio.Event | None = None
         self.on_idle: list[Callable[[str], None]] | None = None
         self.tenant: str | None = None

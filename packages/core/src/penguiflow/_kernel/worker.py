@@ -32,7 +32,7 @@ from penguiflow.types import FinalAnswer, Message
 
 __all__ = ["NodeWorker"]
 
-logger = logging.getLogger("penguiflow.core")
+logger: logging.Logger = logging.getLogger("penguiflow.core")
 
 _FAIRNESS_BATCH = 32
 """Messages a worker may take back to back before it yields to the event loop."""

@@ -17,7 +17,7 @@ __all__ = [
     "publish_patiently",
 ]
 
-logger = logging.getLogger("penguiflow.distributed")
+logger: logging.Logger = logging.getLogger("penguiflow.distributed")
 
 _T = TypeVar("_T")
 _CLOSE_TIMEOUT_S = 5.0

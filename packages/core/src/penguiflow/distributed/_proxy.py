@@ -66,7 +66,7 @@ from penguiflow.types import FinalAnswer, Message
 
 __all__ = ["WorkerNodeProxy"]
 
-logger = logging.getLogger("penguiflow.distributed")
+logger: logging.Logger = logging.getLogger("penguiflow.distributed")
 
 # Events the owner makes itself when it handles the reply (not replayed from the worker).
 _OWNER_EVENTS = frozenset({"node_failed"})

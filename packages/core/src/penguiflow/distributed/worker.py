@@ -71,7 +71,7 @@ from penguiflow.registry import ModelRegistry
 
 __all__ = ["RemoteWorker", "registry_models", "serve_node"]
 
-logger = logging.getLogger("penguiflow.distributed")
+logger: logging.Logger = logging.getLogger("penguiflow.distributed")
 
 _CANCELLED_MEMORY = 10_000
 """Cancelled trace ids a worker remembers (oldest forgotten first)."""
@@ -203,19 +203,21 @@ class RemoteWorker:
         self.node = served
         self.bus = bus
         self.registry = registry
-        self.models = registry_models(registry)
-        self.namespace = check_namespace(namespace if namespace is not None else flow.bus_namespace)
+        self.models: tuple[type[BaseModel], ...] = registry_models(registry)
+        self.namespace: str = check_namespace(
+            namespace if namespace is not None else flow.bus_namespace
+        )
         self.ack_wait_s = ack_wait_s
-        self.consumer = consumer or default_consumer()
-        self.worker_id = new_id()
+        self.consumer: str = consumer or default_consumer()
+        self.worker_id: str = new_id()
         self._slots = [_Slot(flow, served, registry) for _ in range(concurrency)]
         self._busy: dict[asyncio.Task[None], _Slot] = {}
         self._cancelled: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self.processed = 0
+        self.processed: int = 0
         """Requests handled and acknowledged."""
-        self.skipped = 0
+        self.skipped: int = 0
         """Requests of cancelled traces acknowledged without running."""
 
     # -- lifecycle -------------------------------------------------------

@@ -35,7 +35,7 @@ __all__ = [
     "check_store",
 ]
 
-logger = logging.getLogger("penguiflow.state")
+logger: logging.Logger = logging.getLogger("penguiflow.state")
 
 StatePolicy = Literal["drop", "block"]
 

@@ -60,10 +60,10 @@ try:
     import redis.asyncio as aioredis
 
     from penguiflow._drivers.redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        f'RedisStateStore needs the redis driver ({exc}): pip install "penguiflow-core[redis]"'
-    ) from exc
+        f'RedisStateStore needs the redis driver ({_missing}): pip install "penguiflow-core[redis]"'
+    ) from _missing
 
 __all__ = ["RedisStateStore"]
 
