@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-__all__ = ["await_cancel_safe", "forget_outcome"]
+__all__ = ["await_cancel_safe", "cancel_and_wait", "forget_outcome"]
 
 _T = TypeVar("_T")
 
@@ -35,3 +35,14 @@ async def await_cancel_safe(call: Awaitable[_T]) -> _T:
         task.add_done_callback(forget_outcome)
         raise
     return task.result()
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it is done, without raising its outcome.
+
+    Unlike `await_cancel_safe`, the caller keeps ``task`` and may still read
+    what it delivered before the cancellation took effect.
+    """
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})

@@ -1,8 +1,9 @@
 """The consumer groups of `penguiflow.bus.nats.NatsJetStreamBus`: their JetStream configuration,
 joining one as it is, and looking one up.
 
-Imports the nats-py driver at import time; only `penguiflow.bus.nats`
-imports this module, inside its guarded driver import.
+Imports the nats-py driver at import time; only `penguiflow.bus._nats_connection`
+imports this module, itself imported inside the guarded driver import of
+`penguiflow.bus.nats`.
 """
 
 from __future__ import annotations

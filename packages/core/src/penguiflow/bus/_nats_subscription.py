@@ -5,8 +5,9 @@ A `NatsSubscription` is one group member: an async iterator of
 ephemeral group also keeps that group alive (see the design notes of
 `penguiflow.bus.nats`): it remembers the first stream sequence it was not
 handed, and checks for its consumer every ``ephemeral_ttl_s / 2`` at most.
-Imports the nats-py driver at import time; only `penguiflow.bus.nats`
-imports this module, inside its guarded driver import.
+It reaches the server, the options and its group through the bus's
+`NatsConnection`. Imports the nats-py driver at import time; only
+`penguiflow.bus.nats` imports this module, inside its guarded driver import.
 """
 
 from __future__ import annotations
@@ -15,32 +16,24 @@ import asyncio
 import collections
 import contextlib
 import random
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from nats import errors as nats_errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from penguiflow._drivers.cancel_safe import cancel_and_wait
 from penguiflow.bus._codec import DeliveryBase, decode_envelope
+from penguiflow.bus._nats_connection import NatsConnection
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery
 
-if TYPE_CHECKING:
-    from penguiflow.bus.nats import NatsJetStreamBus
-
-__all__ = ["BEST_EFFORT", "POLL_S", "NatsDelivery", "NatsSubscription", "cancel_and_wait"]
+__all__ = ["BEST_EFFORT", "POLL_S", "NatsDelivery", "NatsSubscription"]
 
 POLL_S = (0.8, 1.0)
 """Bounds of a fetch's length, drawn afresh each time."""
 
 BEST_EFFORT = (nats_errors.Error, OSError, ValueError)
 """Errors of a best-effort nak/unsubscribe; what they fail to do, ack_wait does later."""
-
-
-async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait until it is done, without raising its outcome."""
-    if not task.done():
-        task.cancel()
-        await asyncio.wait({task})
 
 
 class NatsDelivery(DeliveryBase):
@@ -59,7 +52,7 @@ class NatsDelivery(DeliveryBase):
         """Acknowledge the message; a no-op once acknowledged or given back on close."""
         if self._settled:
             return
-        await self._owner.bus._call(
+        await self._owner.connection.call(
             f"acknowledging message {self._envelope.message_id!r}", lambda js: self._msg.ack()
         )
         self._settled = True
@@ -88,7 +81,7 @@ class NatsSubscription:
 
     def __init__(
         self,
-        bus: NatsJetStreamBus,
+        connection: NatsConnection,
         pull: JetStreamContext.PullSubscription,
         *,
         topic: str,
@@ -99,7 +92,7 @@ class NatsSubscription:
         ephemeral: bool,
         next_seq: int,
     ) -> None:
-        self.bus = bus
+        self.connection = connection
         self.unacked: set[NatsDelivery] = set()
         self.topic = topic
         self.group = group
@@ -112,7 +105,7 @@ class NatsSubscription:
         self._buffer: collections.deque[Msg] = collections.deque()
         loop = asyncio.get_running_loop()
         self._closing: asyncio.Future[None] = loop.create_future()
-        self._check_at = loop.time() + bus.ephemeral_ttl_s / 2
+        self._check_at = loop.time() + connection.options.ephemeral_ttl_s / 2
 
     def __aiter__(self) -> Self:
         return self
@@ -132,8 +125,8 @@ class NatsSubscription:
         if self._closing.done():
             return
         self._closing.set_result(None)
-        self.bus._subscriptions.discard(self)
-        drop = self._ephemeral and not self.bus.has_members(self.topic, self.group)
+        self.connection.forget(self)
+        drop = self._ephemeral and not self.connection.has_members(self.topic, self.group)
         pending, self.unacked = self.unacked, set()
         for delivery in pending:
             await delivery._give_back(nak=not drop)
@@ -144,7 +137,7 @@ class NatsSubscription:
         with contextlib.suppress(*BEST_EFFORT):
             await self._pull.unsubscribe()
         if drop:
-            await self.bus.drop_group(self.topic, self.group)
+            await self.connection.drop_group(self.topic, self.group)
 
     def __repr__(self) -> str:
         state = "closed" if self._closing.done() else "open"
@@ -174,14 +167,15 @@ class NatsSubscription:
     async def _fill(self) -> None:
         """Fetch the next batch into the buffer, or return after one bounded wait."""
         action = f"receiving {self.topic!r} for group {self.group!r}"
-        if not await self.bus._wait_online(self._closing, action):
+        if not await self.connection.wait_online(self._closing, action, POLL_S[1]):
             return
         if self._ephemeral and asyncio.get_running_loop().time() >= self._check_at:
             # Our consumer may be gone: we did not pull for ephemeral_ttl_s, or another
             # connection's member closed it. Resume from what we have not finished.
             resume = min([d.seq for d in self.unacked] + [self._next_seq])
-            await self.bus.revive_group(self.topic, self.group, self._ack_wait_s, resume)
-            self._check_at = asyncio.get_running_loop().time() + self.bus.ephemeral_ttl_s / 2
+            await self.connection.revive_group(self.topic, self.group, self._ack_wait_s, resume)
+            ttl = self.connection.options.ephemeral_ttl_s
+            self._check_at = asyncio.get_running_loop().time() + ttl / 2
         poll = random.uniform(*POLL_S)
         fetch = asyncio.ensure_future(self._pull.fetch(self._batch, timeout=poll))
         try:
@@ -196,4 +190,4 @@ class NatsSubscription:
         # A poll that timed out found nothing; errors after close() do not matter.
         if problem is None or isinstance(problem, TimeoutError) or self._closing.done():
             return
-        raise self.bus._error(action, problem) from problem
+        raise self.connection.error(action, problem) from problem

@@ -1,10 +1,11 @@
 """The subscription and delivery classes of `penguiflow.bus.redis_streams.RedisStreamsBus`.
 
 A `RedisSubscription` is one consumer-group member on one stream: an async
-iterator of `RedisDelivery` s fed by ``XREADGROUP`` and ``XAUTOCLAIM``. The
-design notes are in `penguiflow.bus.redis_streams`. Imports the redis driver
-at import time; only `penguiflow.bus.redis_streams` imports this module,
-inside its guarded driver import.
+iterator of `RedisDelivery` s fed by ``XREADGROUP`` and ``XAUTOCLAIM``. It
+reaches the server, the settings and its group through the bus's
+`RedisConnection`. The design notes are in `penguiflow.bus.redis_streams`.
+Imports the redis driver at import time; only `penguiflow.bus.redis_streams`
+imports this module, inside its guarded driver import.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from penguiflow._drivers.cancel_safe import forget_outcome
 from penguiflow.bus._codec import DeliveryBase, decode_envelope
+from penguiflow.bus._redis_connection import RedisConnection
 from penguiflow.bus.base import BusEnvelope, BusError
-
-if TYPE_CHECKING:
-    from penguiflow.bus.redis_streams import RedisStreamsBus
 
 __all__ = ["FIELD", "PAGE", "RedisDelivery", "RedisSubscription"]
 
@@ -79,22 +78,22 @@ class RedisSubscription:
 
     def __init__(
         self,
-        bus: RedisStreamsBus,
+        connection: RedisConnection,
         topic: str,
         group: str,
         consumer: str,
         ack_wait_s: float,
         ephemeral: bool,
     ) -> None:
-        self._bus = bus
+        self._connection = connection
         self._topic = topic
-        self.key = bus.stream_key(topic)
+        self.key = connection.stream_key(topic)
         self.group = group
         self._consumer = consumer
         self._ephemeral = ephemeral
         self._last_read: bytes | None = None  # where a vanished ephemeral group restarts
         self._ack_wait_ms = max(1, round(ack_wait_s * 1000))
-        self._claim_every = min(ack_wait_s / 4, bus.block_ms / 1000)
+        self._claim_every = min(ack_wait_s / 4, connection.block_ms / 1000)
         self._next_claim_at = 0.0  # claim at once: a dead member may have left entries
         self._claim_cursor: bytes | str = "0-0"
         self._buffer: deque[_Entry] = deque()
@@ -145,10 +144,11 @@ class RedisSubscription:
             except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
                 now = loop.time()
                 failing_since = now if failing_since is None else failing_since
-                if now - failing_since >= self._bus.reconnect_timeout_s:
+                give_up_after = self._connection.reconnect_timeout_s
+                if now - failing_since >= give_up_after:
                     raise BusError(
-                        f"lost Redis at {self._bus.where} while reading {self.key!r} "
-                        f"(group {self.group!r}) for {self._bus.reconnect_timeout_s}s: {exc}"
+                        f"lost Redis at {self._connection.where} while reading {self.key!r} "
+                        f"(group {self.group!r}) for {give_up_after}s: {exc}"
                     ) from exc
                 self._recover = True
                 await asyncio.sleep(backoff)  # waiting for the server to come back
@@ -156,15 +156,15 @@ class RedisSubscription:
             except redis_errors.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise BusError(
-                        f"Redis at {self._bus.where} rejected a read of {self.key!r} "
+                        f"Redis at {self._connection.where} rejected a read of {self.key!r} "
                         f"(group {self.group!r}): {exc}"
                     ) from exc
                 # The stream or group vanished (server restarted empty, key deleted).
                 start = (self._last_read or b"$") if self._ephemeral else b"0"
-                await self._bus.ensure_group(self.key, self.group, start)
+                await self._connection.ensure_group(self.key, self.group, start)
             except redis_errors.RedisError as exc:
                 raise BusError(
-                    f"Redis at {self._bus.where} failed reading {self.key!r}: "
+                    f"Redis at {self._connection.where} failed reading {self.key!r}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             else:
@@ -172,7 +172,7 @@ class RedisSubscription:
 
     async def _fill(self) -> None:
         """Put the next entries into the buffer, or return empty-handed after blocking."""
-        client = self._bus.client(f"reading {self.key!r}")
+        client = self._connection.client(f"reading {self.key!r}")
         loop = asyncio.get_running_loop()
         if self._recover:
             reply = await client.xreadgroup(self.group, self._consumer, {self.key: "0"}, count=PAGE)
@@ -192,7 +192,7 @@ class RedisSubscription:
                 self._consumer,
                 min_idle_time=self._ack_wait_ms,
                 start_id=self._claim_cursor,
-                count=self._bus.read_count,
+                count=self._connection.read_count,
             )
             self._claim_cursor = cursor
             scanning = cursor not in (b"0-0", "0-0")
@@ -200,12 +200,13 @@ class RedisSubscription:
             self._buffer.extend((entry_id, f, True) for entry_id, f in claimed)
             if claimed or scanning:
                 return
-        block_ms = min(self._bus.block_ms, max(1, int((self._next_claim_at - now) * 1000)))
+        until_claim_ms = max(1, int((self._next_claim_at - now) * 1000))
+        block_ms = min(self._connection.block_ms, until_claim_ms)
         reply = await client.xreadgroup(
             self.group,
             self._consumer,
             {self.key: ">"},
-            count=self._bus.read_count,
+            count=self._connection.read_count,
             block=block_ms,
         )
         entries = self._entries(reply)
@@ -242,7 +243,7 @@ class RedisSubscription:
     async def ack(self, entry_id: bytes, message_id: str | None) -> None:
         """``XACK`` one entry of this subscription's stream for its group."""
         what = f"acking message {message_id!r}" if message_id else "acking an entry"
-        await self._bus.call(
+        await self._connection.call(
             f"{what} (entry {entry_id.decode(errors='replace')} of {self.key!r})",
             lambda client: client.xack(self.key, self.group, entry_id),
         )
@@ -259,35 +260,25 @@ class RedisSubscription:
         if self._closed:
             return
         self._closed = True
-        self._bus.forget(self)
+        self._connection.forget(self)
         read = self._read
         if read is not None and not read.done():
             read.cancel()
             await asyncio.wait((read,))
         self._buffer.clear()
         self._outstanding.clear()
-        if self._ephemeral and not self._bus.has_members(self.key, self.group):
+        if self._ephemeral and not self._connection.has_members(self.key, self.group):
             try:
-                await self._bus.call(
-                    f"deleting the ephemeral group {self.group!r} of {self.key!r}", self._destroy
-                )
+                await self._connection.drop_group(self.key, self.group)
             except BusError as exc:
                 logger.warning("%s; the idle group stays until destroy()", exc)
             return
         try:
-            await self._bus.call(
+            await self._connection.call(
                 f"handing back the pending entries of {self.key!r}", self._hand_back
             )
         except BusError as exc:
             logger.warning("%s; they are redelivered after ack_wait_s instead", exc)
-
-    async def _destroy(self, client: aioredis.Redis) -> None:
-        try:
-            await client.xgroup_destroy(self.key, self.group)
-        except redis_errors.ResponseError as exc:
-            # "requires the key to exist": the stream is gone, and the group with it.
-            if "requires the key to exist" not in str(exc):
-                raise
 
     async def _hand_back(self, client: aioredis.Redis) -> None:
         start: bytes | str = "-"

@@ -47,20 +47,20 @@ Design notes.
   gives up, every call and subscription raises `BusError`.
 * `NatsJetStreamBus.destroy` deletes every stream under the prefix, with its
   consumers, whichever instance created it.
+* Layout of the code: the bus holds a `NatsConnection`
+  (``bus/_nats_connection.py``: the client and its reconnect events, the
+  streams, the groups, the open subscriptions; it uses ``bus/_nats_groups.py``
+  for the consumer configuration) and hands it, never itself, to each
+  `NatsSubscription` (``bus/_nats_subscription.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import logging
-import math
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self
 
 from penguiflow._drivers.urls import printable_where
 from penguiflow.bus._codec import (
@@ -76,17 +76,12 @@ from penguiflow.bus._codec import (
 from penguiflow.bus.base import BusEnvelope, BusError, Subscription
 
 try:
-    from nats import errors as nats_errors
-    from nats.aio.client import Client as NATS
     from nats.js import JetStreamContext, api
     from nats.js import errors as js_errors
 
-    from penguiflow.bus._nats_groups import find_group as _find_group
-    from penguiflow.bus._nats_groups import group_config as _group_config
-    from penguiflow.bus._nats_groups import join_group as _join_group
-    from penguiflow.bus._nats_subscription import POLL_S as _POLL_S
+    from penguiflow.bus._nats_connection import NatsConnection as _NatsConnection
+    from penguiflow.bus._nats_connection import NatsOptions as _Options
     from penguiflow.bus._nats_subscription import NatsSubscription as _NatsSubscription
-    from penguiflow.bus._nats_subscription import cancel_and_wait as _cancel_and_wait
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f'NatsJetStreamBus needs the nats-py driver ({exc}): pip install "penguiflow-core[nats]"'
@@ -94,25 +89,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["NatsJetStreamBus"]
 
-_T = TypeVar("_T")
-_log = logging.getLogger(__name__)
-
 _PREFIX = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
-_STREAM_NAME_IN_USE = 10058  # JetStream err_code: the name exists with another configuration
-
-
-@dataclass(frozen=True, slots=True)
-class _Options:
-    """The checked options of `NatsJetStreamBus.open`."""
-
-    stream_prefix: str
-    max_age_s: float
-    max_msgs: int
-    connect_timeout: float
-    request_timeout: float
-    max_reconnect_attempts: int
-    fetch_batch: int
-    ephemeral_ttl_s: float
 
 
 class NatsJetStreamBus:
@@ -127,16 +104,10 @@ class NatsJetStreamBus:
     """
 
     def __init__(self, url: str, where: str, options: _Options) -> None:
-        self._url = url
         self._where = where
         self._options = options
         self._prefix = options.stream_prefix
-        self._nc: NATS | None = None
-        self._js: JetStreamContext | None = None
-        self._online = asyncio.Event()
-        self._connect_failed: asyncio.Future[BaseException] | None = None
-        self._streams: set[str] = set()
-        self._subscriptions: set[_NatsSubscription] = set()
+        self._connection = _NatsConnection(url, where, options)
 
     @classmethod
     async def open(
@@ -200,7 +171,7 @@ class NatsJetStreamBus:
             ephemeral_ttl_s=check_seconds("ephemeral_ttl_s", ephemeral_ttl_s),
         )
         bus = cls(url, where, options)
-        await bus._connect()
+        await bus._connection.connect()
         return bus
 
     @property
@@ -215,12 +186,11 @@ class NatsJetStreamBus:
 
     def stream_name(self, topic: str) -> str:
         """Return the name of the JetStream stream that holds ``topic``."""
-        digest = hashlib.sha256(check_topic(topic).encode()).hexdigest()[:10]
-        return f"{self._prefix}_{topic.replace('.', '_')[:48]}_{digest}"
+        return self._connection.stream_name(topic)
 
     def subject(self, topic: str) -> str:
         """Return the NATS subject ``topic`` is published on."""
-        return f"{self._prefix}.{check_topic(topic)}"
+        return self._connection.subject(topic)
 
     async def publish(self, envelope: BusEnvelope) -> None:
         """Store ``envelope`` on its topic's stream; returns once JetStream confirmed it.
@@ -236,7 +206,8 @@ class NatsJetStreamBus:
         data = encode_envelope(envelope).encode("utf-8", "surrogatepass")
         topic = envelope.topic
         action = f"publishing message {envelope.message_id!r} to {topic!r}"
-        max_payload = self._client(action).max_payload
+        connection = self._connection
+        max_payload = connection.client(action).max_payload
         if len(data) > max_payload:
             raise BusError(
                 f"message {envelope.message_id!r} on topic {topic!r} is {len(data)} bytes, "
@@ -247,7 +218,7 @@ class NatsJetStreamBus:
 
         async def publish(js: JetStreamContext) -> None:
             for attempt in (1, 2):
-                stream = await self._ensure_stream(topic)
+                stream = await connection.ensure_stream(topic)
                 try:
                     await js.publish(
                         subject,
@@ -258,11 +229,11 @@ class NatsJetStreamBus:
                     )
                     return
                 except js_errors.NoStreamResponseError:
-                    self._streams.discard(stream)  # deleted behind our back: create it again
+                    connection.forget_stream(stream)  # deleted behind our back: create it again
                     if attempt == 2:
                         raise
 
-        await self._call(action, publish)
+        await connection.call(action, publish)
 
     async def subscribe(
         self,
@@ -287,24 +258,14 @@ class NatsJetStreamBus:
             BusError: NATS refused or is unreachable.
         """
         check_topic(topic)
-        durable = check_group(group)
+        check_group(group)
         check_consumer(consumer)
         ack_wait = check_ack_wait(ack_wait_s)
         check_ephemeral(ephemeral)
-        ttl = self._options.ephemeral_ttl_s if ephemeral else None
-        config = _group_config(self.subject(topic), durable, ack_wait, ephemeral_ttl_s=ttl)
-
-        async def join(
-            js: JetStreamContext,
-        ) -> tuple[api.ConsumerInfo, JetStreamContext.PullSubscription]:
-            stream = await self._ensure_stream(topic)
-            info = await _join_group(js, stream, config)
-            return info, await js.pull_subscribe_bind(durable=durable, stream=stream)
-
-        info, pull = await self._call(f"joining group {group!r} on topic {topic!r}", join)
-        delivered = info.delivered.stream_seq if info.delivered is not None else 0
+        connection = self._connection
+        pull, next_seq = await connection.join_group(topic, group, ack_wait, ephemeral=ephemeral)
         subscription = _NatsSubscription(
-            self,
+            connection,
             pull,
             topic=topic,
             group=group,
@@ -312,97 +273,23 @@ class NatsJetStreamBus:
             batch=self._options.fetch_batch,
             ack_wait_s=ack_wait,
             ephemeral=ephemeral,
-            next_seq=delivered + 1,
+            next_seq=next_seq,
         )
-        self._subscriptions.add(subscription)
+        connection.add(subscription)
         return subscription
-
-    def has_members(self, topic: str, group: str) -> bool:
-        """Whether an open subscription of this bus is on ``group`` of ``topic``."""
-        return any(s.topic == topic and s.group == group for s in self._subscriptions)
-
-    async def drop_group(self, topic: str, group: str) -> None:
-        """Delete ``group`` (an ephemeral one whose last subscription closed).
-
-        Never raises: a group that cannot be deleted now is left for the
-        server to remove after ``ephemeral_ttl_s`` without readers.
-        """
-        stream = self.stream_name(topic)
-        nc = self._nc
-        later = f"the server deletes it after {self.ephemeral_ttl_s:g}s without readers"
-        if nc is None or not nc.is_connected:
-            why = f"not connected, so the ephemeral group {group!r} of topic {topic!r} stays"
-            _log.warning("NATS bus at %s: %s; %s", self._where, why, later)
-            return
-
-        async def delete(js: JetStreamContext) -> None:
-            with contextlib.suppress(js_errors.NotFoundError):  # already gone: done
-                await js.delete_consumer(stream, group)
-
-        try:
-            await self._call(f"deleting the ephemeral group {group!r} of topic {topic!r}", delete)
-        except BusError as exc:
-            _log.warning("%s; %s", exc, later)
-
-    async def revive_group(
-        self, topic: str, group: str, ack_wait_s: float, resume_seq: int
-    ) -> None:
-        """Recreate the ephemeral ``group`` if the server lost it, from ``resume_seq`` on.
-
-        Raises:
-            BusError: NATS refused or is unreachable.
-        """
-        stream = self.stream_name(topic)
-
-        async def revive(js: JetStreamContext) -> None:
-            found = await _find_group(js, stream, group)
-            if found == "found":
-                return
-            # A stream created anew holds only messages this member has not seen.
-            start = 1 if found == "no stream" else resume_seq
-            self._streams.discard(stream)
-            await self._ensure_stream(topic)
-            config = _group_config(
-                self.subject(topic),
-                group,
-                ack_wait_s,
-                ephemeral_ttl_s=self.ephemeral_ttl_s,
-                start_seq=start,
-            )
-            await _join_group(js, stream, config)
-            _log.info(
-                "NATS bus at %s: recreated the ephemeral group %r of topic %r (idle for "
-                "%gs, or deleted elsewhere) from stream sequence %d",
-                self._where,
-                group,
-                topic,
-                self.ephemeral_ttl_s,
-                start,
-            )
-
-        await self._call(f"checking the ephemeral group {group!r} of topic {topic!r}", revive)
 
     async def close(self) -> None:
         """Close the open subscriptions (giving back what they did not acknowledge),
         flush what is still buffered and close the connection; idempotent."""
-        for subscription in list(self._subscriptions):
-            await subscription.close()
-        nc, self._nc, self._js = self._nc, None, None
-        self._streams.clear()
-        if nc is None:
-            return
-        if nc.is_connected:
-            with contextlib.suppress(nats_errors.Error, OSError, TimeoutError):
-                await nc.flush(timeout=math.ceil(self._options.request_timeout))
-        await nc.close()
+        await self._connection.close()
 
     async def destroy(self) -> None:
         """Delete every stream under this bus's prefix (with its groups), then close.
 
         Works on a closed bus too (it reconnects for the deletion).
         """
-        if self._nc is None:
-            await self._connect()
+        if self._connection.closed:
+            await self._connection.connect()
 
         async def delete_all(js: JetStreamContext) -> None:
             streams: list[api.StreamInfo] = []
@@ -418,8 +305,9 @@ class NatsJetStreamBus:
                     with contextlib.suppress(js_errors.NotFoundError):
                         await js.delete_stream(name)
 
+        action = f"deleting the streams of prefix {self._prefix!r}"
         try:
-            await self._call(f"deleting the streams of prefix {self._prefix!r}", delete_all)
+            await self._connection.call(action, delete_all)
         finally:
             await self.close()
 
@@ -435,161 +323,5 @@ class NatsJetStreamBus:
         await self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._nc is None else "open"
+        state = "closed" if self._connection.closed else "open"
         return f"<NatsJetStreamBus {self._where} prefix={self._prefix!r} {state}>"
-
-    def _client(self, action: str) -> NATS:
-        if self._nc is None:
-            raise BusError(f"NATS at {self._where}, {action}: the bus is closed")
-        return self._nc
-
-    async def _call(
-        self, action: str, operation: Callable[[JetStreamContext], Awaitable[_T]]
-    ) -> _T:
-        """Run ``operation`` with the JetStream context, turning driver errors into `BusError`."""
-        self._client(action)
-        js = self._js
-        assert js is not None
-        try:
-            return await operation(js)
-        except (TimeoutError, nats_errors.Error, OSError) as exc:
-            raise self._error(action, exc) from exc
-
-    def _error(self, action: str, exc: BaseException) -> BusError:
-        """Say in one line what went wrong with ``action``."""
-        at, options = f"NATS at {self._where}", self._options
-        if isinstance(exc, BusError):
-            return exc
-        if self._nc is None:
-            why = "the bus is closed"
-        elif isinstance(exc, nats_errors.ConnectionClosedError):
-            why = (
-                f"the connection was lost and {options.max_reconnect_attempts} reconnect "
-                "attempts failed; check the server"
-            )
-        elif isinstance(exc, js_errors.ServiceUnavailableError | js_errors.NoStreamResponseError):
-            why = "JetStream did not answer; is it enabled on the server (nats-server -js)?"
-        elif isinstance(exc, js_errors.APIError):
-            why = f"JetStream refused: {exc.description} (code {exc.code}, err_code {exc.err_code})"
-        elif isinstance(exc, TimeoutError):
-            why = (
-                f"no answer within {options.request_timeout}s; check the server's load "
-                "or raise request_timeout"
-            )
-        else:
-            why = str(exc) or type(exc).__name__
-        return BusError(f"{at}, {action}: {why}")
-
-    async def _wait_online(self, closing: asyncio.Future[None], action: str) -> bool:
-        """Return whether the connection is up, after waiting up to one poll if it is not."""
-        nc = self._client(action)
-        if nc.is_connected:
-            return True
-        if nc.is_closed:
-            raise self._error(action, nats_errors.ConnectionClosedError())
-        online = asyncio.ensure_future(self._online.wait())
-        try:
-            waiters: set[asyncio.Future[Any]] = {online, closing}
-            await asyncio.wait(waiters, timeout=_POLL_S[1], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await _cancel_and_wait(online)
-        return False
-
-    async def _ensure_stream(self, topic: str) -> str:
-        """Create the topic's stream once per connection (idempotent across processes)."""
-        name = self.stream_name(topic)
-        if name in self._streams:
-            return name
-        js = self._js
-        assert js is not None
-        subject = self.subject(topic)
-        config = api.StreamConfig(
-            name=name,
-            description=f"penguiflow bus topic {topic!r}",
-            subjects=[subject],
-            retention=api.RetentionPolicy.LIMITS,
-            storage=api.StorageType.FILE,
-            discard=api.DiscardPolicy.OLD,
-            max_age=self._options.max_age_s,
-            max_msgs=self._options.max_msgs,
-            duplicate_window=min(120.0, self._options.max_age_s),
-        )
-        try:
-            await js.add_stream(config)
-        except js_errors.BadRequestError as exc:
-            if exc.err_code != _STREAM_NAME_IN_USE:
-                raise
-            # It exists with other limits (another process's options): use it as it is.
-            found = (await js.stream_info(name)).config.subjects
-            if found != [subject]:
-                raise BusError(
-                    f"stream {name!r} at {self._where} has subjects {found}, not "
-                    f"[{subject!r}]: it is not a penguiflow bus topic; use another stream_prefix"
-                ) from exc
-        self._streams.add(name)
-        return name
-
-    async def _connect(self) -> None:
-        """Connect, failing at the first refused attempt and within ``connect_timeout``."""
-        nc = NATS()
-        failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-        self._connect_failed = failed
-        connecting = asyncio.ensure_future(
-            nc.connect(
-                self._url,
-                name="penguiflow-bus",
-                error_cb=self._on_error,
-                disconnected_cb=self._on_disconnected,
-                reconnected_cb=self._on_reconnected,
-                closed_cb=self._on_closed,
-                connect_timeout=math.ceil(self._options.connect_timeout),
-                max_reconnect_attempts=self._options.max_reconnect_attempts,
-                ping_interval=20,
-            )
-        )
-        try:
-            waiters: set[asyncio.Future[Any]] = {connecting, failed}
-            await asyncio.wait(
-                waiters, timeout=self._options.connect_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            self._connect_failed = None
-            await _cancel_and_wait(connecting)
-        if connecting.cancelled() or connecting.exception() is not None:
-            problem = None if connecting.cancelled() else connecting.exception()
-            if problem is None and failed.done():
-                problem = failed.result()
-            with contextlib.suppress(Exception):
-                await nc.close()
-            reason = (
-                f"no answer within {self._options.connect_timeout}s"
-                if problem is None
-                else (str(problem) or type(problem).__name__)
-            )
-            raise BusError(
-                f"cannot reach NATS at {self._where}: {reason}; check that the server is "
-                "running and the URL's host, port and credentials"
-            )
-        self._nc, self._js = nc, nc.jetstream(timeout=self._options.request_timeout)
-        self._online.set()
-        try:
-            await self._call("checking for JetStream", lambda js: js.account_info())
-        except BusError:
-            await self.close()
-            raise
-
-    async def _on_error(self, exc: Exception) -> None:
-        failed = self._connect_failed
-        if failed is None:
-            _log.warning("NATS bus at %s: %s", self._where, str(exc) or type(exc).__name__)
-        elif not failed.done():
-            failed.set_result(exc)
-
-    async def _on_disconnected(self) -> None:
-        self._online.clear()
-
-    async def _on_reconnected(self) -> None:
-        self._online.set()
-
-    async def _on_closed(self) -> None:
-        self._online.set()  # wake waiting subscriptions, so they find the client closed

@@ -46,13 +46,17 @@ Design notes.
   middle of a command, and a caller's cancellation must never be lost.
 * ``publish`` retried after a lost reply may store an envelope twice; both
   copies carry the same ``message_id``, which receivers deduplicate on.
+* Layout of the code: the bus holds a `RedisConnection`
+  (``bus/_redis_connection.py``: the client, the settings, the groups, the
+  open subscriptions) and hands it, never itself, to each `RedisSubscription`
+  (``bus/_redis_subscription.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Self
 
 from penguiflow.bus._codec import (
     check_ack_wait,
@@ -61,16 +65,15 @@ from penguiflow.bus._codec import (
     check_ephemeral,
     check_group,
     check_seconds,
-    check_topic,
     encode_envelope,
 )
-from penguiflow.bus.base import BusEnvelope, BusError
+from penguiflow.bus.base import BusEnvelope
 
 try:
     import redis.asyncio as aioredis
-    from redis import exceptions as redis_errors
 
-    from penguiflow._drivers.redis_support import KEY_PREFIX, call_redis, pooled_client, redis_where
+    from penguiflow._drivers.redis_support import KEY_PREFIX, pooled_client, redis_where
+    from penguiflow.bus._redis_connection import RedisConnection as _RedisConnection
     from penguiflow.bus._redis_subscription import FIELD as _FIELD
     from penguiflow.bus._redis_subscription import PAGE as _PAGE
     from penguiflow.bus._redis_subscription import RedisSubscription as _RedisSubscription
@@ -80,8 +83,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 __all__ = ["RedisStreamsBus"]
-
-_T = TypeVar("_T")
 
 
 class RedisStreamsBus:
@@ -107,15 +108,15 @@ class RedisStreamsBus:
         read_count: int,
         reconnect_timeout_s: float,
     ) -> None:
-        self._connect = connect
-        self._client: aioredis.Redis | None = connect()
-        self.where = where
-        self._prefix = prefix
+        self._connection = _RedisConnection(
+            connect,
+            where=where,
+            prefix=prefix,
+            block_ms=block_ms,
+            read_count=read_count,
+            reconnect_timeout_s=reconnect_timeout_s,
+        )
         self._maxlen = maxlen
-        self.block_ms = block_ms
-        self.read_count = read_count
-        self.reconnect_timeout_s = reconnect_timeout_s
-        self._subscriptions: set[_RedisSubscription] = set()
 
     @classmethod
     async def open(
@@ -190,7 +191,7 @@ class RedisStreamsBus:
             reconnect_timeout_s=reconnect_timeout_s,
         )
         try:
-            await bus.call("opening the bus", lambda client: client.ping())
+            await bus._connection.call("opening the bus", lambda client: client.ping())
         except BaseException:
             await bus.close()
             raise
@@ -199,11 +200,31 @@ class RedisStreamsBus:
     @property
     def prefix(self) -> str:
         """The namespace of this bus's keys."""
-        return self._prefix
+        return self._connection.prefix
+
+    @property
+    def where(self) -> str:
+        """``host:port`` of the server (never the password)."""
+        return self._connection.where
+
+    @property
+    def block_ms(self) -> int:
+        """Longest a read waits on the server for new entries."""
+        return self._connection.block_ms
+
+    @property
+    def read_count(self) -> int:
+        """Entries fetched per read."""
+        return self._connection.read_count
+
+    @property
+    def reconnect_timeout_s(self) -> float:
+        """How long a subscription keeps retrying a lost server before raising `BusError`."""
+        return self._connection.reconnect_timeout_s
 
     def stream_key(self, topic: str) -> str:
         """The Redis key of ``topic``'s stream."""
-        return f"{self._prefix}:bus:{check_topic(topic)}"
+        return self._connection.stream_key(topic)
 
     async def publish(self, envelope: BusEnvelope) -> None:
         """``XADD`` ``envelope`` to its topic's stream (trimmed to about ``maxlen``).
@@ -215,7 +236,7 @@ class RedisStreamsBus:
         """
         text = encode_envelope(envelope)
         key = self.stream_key(envelope.topic)
-        await self.call(
+        await self._connection.call(
             f"publishing message {envelope.message_id!r} to {key!r}",
             lambda client: client.xadd(key, {_FIELD: text}, maxlen=self._maxlen, approximate=True),
         )
@@ -245,41 +266,15 @@ class RedisStreamsBus:
         check_consumer(consumer)
         ack_wait = check_ack_wait(ack_wait_s)
         check_ephemeral(ephemeral)
-        await self.ensure_group(key, group, b"$" if ephemeral else b"0")
-        subscription = _RedisSubscription(self, topic, group, consumer, ack_wait, ephemeral)
-        self._subscriptions.add(subscription)
+        connection = self._connection
+        await connection.ensure_group(key, group, b"$" if ephemeral else b"0")
+        subscription = _RedisSubscription(connection, topic, group, consumer, ack_wait, ephemeral)
+        connection.add(subscription)
         return subscription
-
-    async def ensure_group(self, key: str, group: str, start: bytes) -> None:
-        """Create ``group`` on ``key`` to read after entry id ``start``, unless it exists.
-
-        ``b"0"`` is the stream's start, ``b"$"`` its end.
-        """
-
-        async def create(client: aioredis.Redis) -> None:
-            try:
-                await client.xgroup_create(key, group, id=start, mkstream=True)
-            except redis_errors.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-
-        await self.call(f"creating group {group!r} on {key!r}", create)
-
-    def forget(self, subscription: _RedisSubscription) -> None:
-        """Drop a closed subscription from the registry (called by the subscription)."""
-        self._subscriptions.discard(subscription)
-
-    def has_members(self, key: str, group: str) -> bool:
-        """Whether an open subscription of this bus is on ``group`` of stream ``key``."""
-        return any(s.key == key and s.group == group for s in self._subscriptions)
 
     async def close(self) -> None:
         """Close every subscription (handing back its entries), then the client; idempotent."""
-        for subscription in list(self._subscriptions):
-            await subscription.close()
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._connection.close()
 
     async def destroy(self) -> None:
         """Delete every stream under ``{prefix}:bus:``, then close the bus.
@@ -287,7 +282,7 @@ class RedisStreamsBus:
         Works on a closed bus too (it reconnects for the deletion).
         """
         await self.close()
-        pattern = f"{self._prefix}:bus:*"
+        pattern = f"{self.prefix}:bus:*"
 
         async def delete_all(client: aioredis.Redis) -> None:
             batch: list[bytes] = []
@@ -299,13 +294,11 @@ class RedisStreamsBus:
             if batch:
                 await client.unlink(*batch)
 
-        self._client = self._connect()
+        self._connection.reopen()
         try:
-            await self.call(f"deleting the keys {pattern!r}", delete_all)
+            await self._connection.call(f"deleting the keys {pattern!r}", delete_all)
         finally:
-            client, self._client = self._client, None
-            if client is not None:
-                await client.aclose()
+            await self._connection.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -319,22 +312,5 @@ class RedisStreamsBus:
         await self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._client is None else "open"
-        return f"<RedisStreamsBus {self.where} prefix={self._prefix!r} {state}>"
-
-    def client(self, action: str) -> aioredis.Redis:
-        """The open client, or `BusError` naming ``action`` when the bus is closed."""
-        if self._client is None:
-            raise BusError(f"{action}: the Redis bus at {self.where} is closed")
-        return self._client
-
-    async def call(self, action: str, operation: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
-        """Run ``operation`` with the client, turning driver errors into one-line `BusError` s."""
-        client = self.client(action)
-        return await call_redis(
-            operation(client),
-            where=self.where,
-            action=action,
-            error=BusError,
-            timed_out=lambda exc: f"in time while {action}: {exc}",
-        )
+        state = "closed" if self._connection.closed else "open"
+        return f"<RedisStreamsBus {self.where} prefix={self.prefix!r} {state}>"
