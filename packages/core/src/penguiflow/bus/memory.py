@@ -233,7 +233,7 @@ class _MemorySubscription:
         if self._closed:
             return
         self._closed = True
-        self.bus.forget(self)
+        self.bus._forget(self)
         group = self.group
         if self._ephemeral and not self.bus._has_members(group):
             if group.topic.groups.get(self._name) is group:
@@ -371,7 +371,7 @@ class InMemoryBus:
         self._subscriptions.add(subscription)
         return subscription
 
-    def forget(self, subscription: _MemorySubscription) -> None:
+    def _forget(self, subscription: _MemorySubscription) -> None:
         """Drop a closed subscription from the bus's registry (called by the subscription)."""
         self._subscriptions.discard(subscription)
 

@@ -82,10 +82,11 @@ try:
     from penguiflow.bus._nats_connection import NatsConnection as _NatsConnection
     from penguiflow.bus._nats_connection import NatsOptions as _Options
     from penguiflow.bus._nats_subscription import NatsSubscription as _NatsSubscription
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        f'NatsJetStreamBus needs the nats-py driver ({exc}): pip install "penguiflow-core[nats]"'
-    ) from exc
+        f"NatsJetStreamBus needs the nats-py driver ({_missing}): "
+        'pip install "penguiflow-core[nats]"'
+    ) from _missing
 
 __all__ = ["NatsJetStreamBus"]
 

@@ -77,10 +77,10 @@ try:
     from penguiflow.bus._redis_subscription import FIELD as _FIELD
     from penguiflow.bus._redis_subscription import PAGE as _PAGE
     from penguiflow.bus._redis_subscription import RedisSubscription as _RedisSubscription
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        f'RedisStreamsBus needs the redis driver ({exc}): pip install "penguiflow-core[redis]"'
-    ) from exc
+        f'RedisStreamsBus needs the redis driver ({_missing}): pip install "penguiflow-core[redis]"'
+    ) from _missing
 
 __all__ = ["RedisStreamsBus"]
 
