@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 
-import penguiflow  # noqa: F401 - registers the planner and tools portions of the package
 from importlinter.cli import lint_imports_command
+
+import penguiflow  # noqa: F401 - registers the planner and tools portions of the package
 
 if __name__ == "__main__":
     sys.exit(lint_imports_command())
