@@ -1,4 +1,4 @@
-"""penguiflow.cli: `penguiflow worker` mistakes give one line and an exit code, no traceback."""
+"""penguiflow.cli.worker: `penguiflow worker` mistakes give one line and an exit code."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *pa
     ("args", "code", "parts"),
     [
         (["worker", "worker_flows:build_flow", "--bus", "memory://"], 2, ["--node"]),
-        (["worker", "not a spec", "--node", "work", "--bus", "memory://"], 2, ["module:function"]),
+        (
+            ["worker", "not a spec", "--node", "work", "--bus", "memory://"],
+            2,
+            ["expected module:attribute", "'not a spec'"],
+        ),
         (
             ["worker", "no_such_module_xyz:f", "--node", "work", "--bus", "memory://"],
             1,
@@ -51,12 +55,12 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *pa
         (
             ["worker", "worker_flows:__name__", "--node", "work", "--bus", "memory://"],
             1,
-            ["not callable"],
+            ["worker_flows:__name__ is str", "expected a flow"],
         ),
         (
             ["worker", "os:getcwd", "--node", "work", "--bus", "memory://"],
             1,
-            ["returned str", "PenguiFlow"],
+            ["os:getcwd() returned str", "expected a flow"],
         ),
         (
             ["worker", "worker_flows:build_flow", "--node", "nope", "--bus", "memory://"],
