@@ -377,6 +377,25 @@ def test_a_known_command_not_installed_names_its_install_line(
         assert "is installed but registers no" in line
 
 
+def test_a_module_can_be_the_command(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    site.install(
+        "module-cmds",
+        "0.1",
+        {"shout": "shout_cmd"},
+        shout_cmd=(
+            'name = "shout"\n'
+            'help = "say it loudly"\n'
+            "def add_arguments(parser):\n"
+            '    parser.add_argument("text")\n'
+            "def run(args):\n"
+            "    print(args.text.upper())\n"
+            "    return 0\n"
+        ),
+    )
+    assert main(["shout", "hi"]) == 0
+    assert capsys.readouterr().out == "HI\n"
+
+
 def test_a_registered_command_wins_over_the_known_table(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
