@@ -1,4 +1,4 @@
-"""penguiflow.admin: `penguiflow-admin history|replay`, run in a subprocess against real stores."""
+"""penguiflow.cli.admin: `penguiflow-admin history|replay`, run in a subprocess on real stores."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from penguiflow import Context, FlowError, Headers, Message, Node, NodePolicy, create
-from penguiflow.admin import render_history, replay
+from penguiflow.cli.admin import render_history, replay
 from penguiflow.state import StateStore, StoredEvent, open_store
 
 UNREACHABLE_POSTGRES = "postgresql://postgres@127.0.0.1:1/test"
@@ -245,6 +245,9 @@ def factories(tmp_path: Path, flow_db: FlowRun) -> Iterator[dict[str, str]]:
         "    return 42\n\n"
         "def broken():\n"
         "    raise RuntimeError('config file missing')\n\n"
+        "def needs_path(path):\n"
+        "    return SQLiteStateStore(path)\n\n"
+        "STORE = SQLiteStateStore(os.environ['ADMIN_TEST_DB'], create=False)\n\n"
         "NOT_CALLABLE = 'x'\n",
         encoding="utf-8",
     )
@@ -253,7 +256,12 @@ def factories(tmp_path: Path, flow_db: FlowRun) -> Iterator[dict[str, str]]:
 
 @pytest.mark.parametrize(
     "factory",
-    ["admin_factories:sync_store", "admin_factories:async_store", "admin_factories:Stores.make"],
+    [
+        "admin_factories:sync_store",
+        "admin_factories:async_store",
+        "admin_factories:Stores.make",
+        "admin_factories:STORE",
+    ],
 )
 def test_module_factory_stores(flow_db: FlowRun, factories: dict[str, str], factory: str) -> None:
     done = admin("history", flow_db.ok_trace, "--state-store", factory, "--json", env=factories)
@@ -289,9 +297,11 @@ def test_factory_modules_are_found_in_the_working_directory(
     [
         ("no_such_module_xyz:factory", "cannot import module 'no_such_module_xyz'"),
         ("admin_factories:missing", "module 'admin_factories' has no attribute 'missing'"),
-        ("admin_factories:NOT_CALLABLE", "is not callable"),
-        ("admin_factories:not_a_store", "returned int, which is not a StateStore"),
-        ("admin_factories:broken", "admin_factories:broken() failed: RuntimeError: config"),
+        ("admin_factories:NOT_CALLABLE", "admin_factories:NOT_CALLABLE is str; expected a Stat"),
+        ("admin_factories:not_a_store", "admin_factories:not_a_store() returned int; expected a"),
+        ("admin_factories:broken", "admin_factories:broken() raised RuntimeError: config"),
+        ("admin_factories:needs_path", "admin_factories:needs_path needs arguments (path)"),
+        ("admin_factories:SQLiteStateStore", "is the class SQLiteStateStore, not an instance"),
     ],
 )
 def test_bad_factories_fail_with_one_line(
@@ -498,6 +508,23 @@ def test_help_lists_both_commands() -> None:
     assert done.returncode == 0
     assert "history" in done.stdout and "replay" in done.stdout
     assert "PENGUIFLOW_STATE_STORE" in done.stdout
+
+
+def test_the_console_script_and_both_module_paths_run_the_same_program() -> None:
+    script = Path(sys.executable).parent / "penguiflow-admin"
+    for command in (
+        [str(script)],
+        [sys.executable, "-m", "penguiflow.admin"],
+        [sys.executable, "-m", "penguiflow.cli.admin"],
+    ):
+        done = subprocess.run(
+            [*command, "history", "t", "--state-store", "memory://"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert_one_line_error(done, 1, "no events for trace 't' in memory://")
 
 
 # -- replay logic, in process ---------------------------------------------------------

@@ -1,4 +1,4 @@
-"""penguiflow.cli: `penguiflow worker` mistakes give one line and an exit code, no traceback."""
+"""penguiflow.cli.worker: `penguiflow worker` mistakes give one line and an exit code."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-FLOWS = Path(__file__).resolve().parents[1] / "distributed"
+HERE = Path(__file__).resolve().parent
+FLOWS = HERE.parent / "distributed"
 
 
-def penguiflow(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m penguiflow.cli ARGS`` where the test flows are importable."""
+def penguiflow(*args: str, cwd: Path = FLOWS) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m penguiflow.cli ARGS`` in ``cwd``, where the test flows are importable."""
     return subprocess.run(
         [sys.executable, "-m", "penguiflow.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        cwd=FLOWS,
+        cwd=cwd,
     )
 
 
@@ -37,7 +38,11 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *pa
     ("args", "code", "parts"),
     [
         (["worker", "worker_flows:build_flow", "--bus", "memory://"], 2, ["--node"]),
-        (["worker", "not a spec", "--node", "work", "--bus", "memory://"], 2, ["module:function"]),
+        (
+            ["worker", "not a spec", "--node", "work", "--bus", "memory://"],
+            2,
+            ["expected module:attribute", "'not a spec'"],
+        ),
         (
             ["worker", "no_such_module_xyz:f", "--node", "work", "--bus", "memory://"],
             1,
@@ -51,12 +56,12 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *pa
         (
             ["worker", "worker_flows:__name__", "--node", "work", "--bus", "memory://"],
             1,
-            ["not callable"],
+            ["worker_flows:__name__ is str", "expected a flow"],
         ),
         (
             ["worker", "os:getcwd", "--node", "work", "--bus", "memory://"],
             1,
-            ["returned str", "PenguiFlow"],
+            ["os:getcwd() returned str", "expected a flow"],
         ),
         (
             ["worker", "worker_flows:build_flow", "--node", "nope", "--bus", "memory://"],
@@ -121,3 +126,19 @@ def test_the_console_script_is_installed() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "--node" in done.stdout and "--bus" in done.stdout
+
+
+def test_the_worker_takes_flows_only() -> None:
+    done = penguiflow(
+        "worker", "factory_targets:planner", "--node", "echo", "--bus", "memory://", cwd=HERE
+    )
+    assert_one_line_error(
+        done, 1, "factory_targets:planner is a planner (EchoPlanner); expected a flow"
+    )
+
+
+@pytest.mark.parametrize("target", ["factory_targets:PAIR", "factory_targets:build_flow_async"])
+def test_the_worker_loads_pairs_and_async_factories(target: str) -> None:
+    # The flow loaded: the worker got as far as looking the node up in it.
+    done = penguiflow("worker", target, "--node", "nope", "--bus", "memory://", cwd=HERE)
+    assert_one_line_error(done, 2, "no node 'nope'", "'echo'")

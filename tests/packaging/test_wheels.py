@@ -177,6 +177,17 @@ def test_core_wheel_alone_brings_only_pydantic(
     assert {"penguiflow-core", "pydantic"} <= installed
     assert not {name for name in installed if name.startswith("penguiflow-")} - {"penguiflow-core"}
     assert probe["version"] == shared_version
+    # The wheel registers `worker` as a penguiflow.commands entry point; the siblings are missing.
+    help_text = _run([python, "-m", "penguiflow.cli", "--help"]).stdout
+    assert "worker" in help_text and 'pip install "penguiflow-core[a2a]"' in help_text
+    missing = subprocess.run(
+        [python, "-m", "penguiflow.cli", "a2a"], capture_output=True, text=True, check=False
+    )
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "penguiflow: error: 'a2a' is not installed; it comes with penguiflow-a2a: "
+        'pip install "penguiflow-core[a2a]"\n',
+    )
 
 
 def test_all_wheels_share_the_penguiflow_namespace(

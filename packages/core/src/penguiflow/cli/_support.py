@@ -1,4 +1,4 @@
-"""What the console scripts share: one-line errors, ``KEY=VALUE`` options, URL redaction."""
+"""What the commands share: one-line errors, ``KEY=VALUE`` options, URL redaction."""
 
 from __future__ import annotations
 
@@ -16,7 +16,23 @@ _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
 class CliError(PenguiFlowError):
-    """A failure reported as one line; ``exit_code`` is 2 for bad usage, 1 for a runtime failure."""
+    """A command failed; the console script prints it as one line and exits with ``exit_code``.
+
+    Raise it from a `penguiflow.cli.Command`'s ``run`` to stop with a clear
+    message instead of a traceback.
+
+    Args:
+        message: What went wrong and, when it helps, what to do about it.
+        exit_code: 2 for a wrong command line, 1 for a runtime failure.
+
+    Example:
+        ```python
+        def run(self, args: argparse.Namespace) -> int:
+            if args.port <= 0:
+                raise CliError(f"--port must be > 0; got {args.port}", exit_code=2)
+            ...
+        ```
+    """
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
