@@ -103,7 +103,7 @@ class WorkerCommand:
         return 0
 
 
-command = WorkerCommand()
+command: WorkerCommand = WorkerCommand()
 """The object the ``worker`` entry point loads."""
 
 
