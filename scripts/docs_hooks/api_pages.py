@@ -6,7 +6,7 @@ distribution under ``packages/``. Every module in them whose dotted path has no
 part starting with ``_`` is public and gets a page, ``api/<dotted/path>.md``,
 that renders exactly the names in its ``__all__`` (read from the source, not
 imported). ``api/index.md`` lists the modules by distribution with the first
-line of their docstrings, and the nav entries go after ``api/index.md`` in
+paragraph of their docstrings, and the nav entries go after ``api/index.md`` in
 mkdocs.yml's nav. A module whose ``__all__`` is empty (a package skeleton)
 gets no page; the index says it has no public names yet.
 
@@ -63,7 +63,7 @@ the names users need from them are re-exported by a public module
 
 @dataclass(frozen=True, slots=True)
 class PublicModule:
-    """A public module: its dotted name, docstring summary and `__all__`."""
+    """A public module: its dotted name, docstring summary (first paragraph) and `__all__`."""
 
     name: str
     summary: str
@@ -185,7 +185,8 @@ def _read_module(name: str, path: Path) -> PublicModule:
     docstring = ast.get_docstring(tree) or ""
     return PublicModule(
         name=name,
-        summary=docstring.strip().split("\n", 1)[0],
+        # The first paragraph: a few summaries wrap onto a second line.
+        summary=" ".join(docstring.split("\n\n", 1)[0].split()),
         exports=_literal_all(tree, name, path),
     )
 

@@ -123,7 +123,8 @@ def test_index_links_every_page_under_its_distribution_with_the_docstring_summar
     assert list(sections) == [f"penguiflow-{name}" for name in PACKAGE_ORDER]
     for uri, content in _module_pages(pages, hook).items():
         name, _ = _page_directive(content)
-        summary = (importlib.import_module(name).__doc__ or "").strip().splitlines()[0]
+        doc = importlib.import_module(name).__doc__ or ""
+        summary = " ".join(doc.split("\n\n")[0].split())
         link = uri.removeprefix("api/")
         planner = name.startswith("penguiflow.planner")
         section = sections["penguiflow-planner" if planner else "penguiflow-core"]
