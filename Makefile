@@ -16,7 +16,7 @@ STAMP_INPUTS := requirements-dev.txt VERSION scripts/hatch_pins.py \
 .PHONY: help
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
-		| awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with the four packages (editable) and the dev tools
@@ -58,6 +58,10 @@ typecheck: venv ## Type-check penguiflow-core with mypy --strict
 .PHONY: docs
 docs: venv ## Build the documentation into site/
 	$(BIN)/mkdocs build --strict --site-dir site
+
+.PHONY: architecture
+architecture: venv ## Regenerate the layer map of docs/design/architecture.md from the code
+	$(BIN)/python scripts/architecture.py
 
 .PHONY: bench
 bench: venv ## Run the benchmarks
