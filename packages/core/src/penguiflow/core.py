@@ -14,9 +14,9 @@ from penguiflow._kernel.runtime import FlowRuntime
 from penguiflow._kernel.worker import NodeWorker
 from penguiflow.bus.base import MessageBus
 from penguiflow.distributed._names import check_namespace, flow_namespace
-from penguiflow.distributed._proxy import WorkerNodeProxy
+from penguiflow.distributed._proxy import WorkerNodeProxy, check_worker_nodes
 from penguiflow.distributed.worker import registry_models
-from penguiflow.errors import CycleError, FetchTimeout, TraceEnded
+from penguiflow.errors import CycleError, FetchTimeout
 from penguiflow.graph import Adjacency, FlowGraph, build_graph
 from penguiflow.middlewares import Middleware
 from penguiflow.node import Node, Targets
@@ -114,45 +114,12 @@ class PenguiFlow:
         if state_store is not None:
             self._persister = self._attach_store(state_store, state_store_policy)
         if remote_nodes:
-            warnings.warn(
-                "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
-                "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if worker_nodes:
-                raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
-            worker_nodes = remote_nodes
+            worker_nodes = _renamed_remote_nodes(worker_nodes, remote_nodes)
         self._bus = message_bus
-        self._workers = self._check_worker_nodes(message_bus, worker_nodes)
+        self._workers = check_worker_nodes(self._graph, message_bus, worker_nodes)
         self._namespace = check_namespace(bus_namespace) if bus_namespace is not None else None
         self._state = FlowState.CREATED
         self._stopped: asyncio.Event | None = None
-
-    def _check_worker_nodes(
-        self, bus: MessageBus | None, worker_nodes: Sequence[Node | str]
-    ) -> frozenset[Node]:
-        if isinstance(worker_nodes, str | Node):
-            worker_nodes = [worker_nodes]
-        served: set[Node] = set()
-        for entry in worker_nodes:
-            name: object = entry.name if isinstance(entry, Node) else entry
-            node = self._graph.node_named(name) if isinstance(name, str) else None
-            if node is None or (isinstance(entry, Node) and node is not entry):
-                known = [n.name for n in self._graph.nodes]
-                raise ValueError(f"worker_nodes names {entry!r}, not a node of this flow {known}")
-            served.add(node)
-        if bus is not None:
-            if not isinstance(bus, MessageBus):
-                raise TypeError(
-                    f"message_bus must be a penguiflow.bus.MessageBus; got {type(bus).__name__}"
-                )
-        elif served:
-            raise ValueError(
-                f"worker_nodes {sorted(n.name for n in served)} need a message_bus to reach "
-                "their workers: create(..., message_bus=await open_bus(url))"
-            )
-        return frozenset(served)
 
     # -- introspection ---------------------------------------------------
     @property
@@ -504,22 +471,9 @@ class PenguiFlow:
             async with asyncio.timeout(timeout):
                 if trace_id is None:
                     return await self.fetch()
-                return await self._race_idle(trace_id)
+                return await self._runtime.first_result(trace_id)
         except TimeoutError:
             raise FetchTimeout(trace_id, timeout) from None
-
-    async def _race_idle(self, trace_id: str) -> Any:
-        fetching = asyncio.ensure_future(self.fetch(trace_id=trace_id))
-        idle = asyncio.ensure_future(self.wait_idle(trace_id))
-        try:
-            await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (fetching, idle):
-                task.cancel()
-            await asyncio.gather(fetching, idle, return_exceptions=True)
-        if fetching.done() and not fetching.cancelled():
-            return fetching.result()  # or fetch's own error (the flow stopped meanwhile)
-        raise TraceEnded(trace_id)
 
     # -- cancellation ----------------------------------------------------
     async def cancel(self, trace_id: str) -> bool:
@@ -602,15 +556,7 @@ def create(
         >>> flow = create(triage.to(retrieve), retrieve.to(pack))  # doctest: +SKIP
     """
     if remote_nodes:
-        warnings.warn(
-            "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
-            "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if worker_nodes:
-            raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
-        worker_nodes = remote_nodes
+        worker_nodes = _renamed_remote_nodes(worker_nodes, remote_nodes)
     return PenguiFlow(
         *adjacencies,
         queue_maxsize=queue_maxsize,
@@ -623,6 +569,20 @@ def create(
         worker_nodes=worker_nodes,
         bus_namespace=bus_namespace,
     )
+
+
+def _renamed_remote_nodes(
+    worker_nodes: Sequence[Node | str], remote_nodes: Sequence[Node | str]
+) -> Sequence[Node | str]:
+    warnings.warn(
+        "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
+        "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
+        DeprecationWarning,
+        stacklevel=3,  # the caller of create() or PenguiFlow()
+    )
+    if worker_nodes:
+        raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
+    return remote_nodes
 
 
 def _report_worker_crash(task: asyncio.Task[None]) -> None:

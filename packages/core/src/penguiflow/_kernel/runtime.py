@@ -19,7 +19,7 @@ from penguiflow._kernel.floe import Floe, Inbox
 from penguiflow._kernel.hub import EventHub
 from penguiflow._kernel.sequencer import StreamSequencer
 from penguiflow._kernel.traces import TraceState, TraceTable
-from penguiflow.errors import FlowError, TraceCancelled
+from penguiflow.errors import FlowError, TraceCancelled, TraceEnded
 from penguiflow.events import FlowEvent, FlowEventType
 from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
 from penguiflow.node import Node
@@ -202,6 +202,29 @@ class FlowRuntime:
             raise TraceCancelled(trace_id)
         state.count += 1
         return state
+
+    async def first_result(self, trace_id: str) -> Any:
+        """Take the first Rookery item of ``trace_id``, or raise once the trace is idle without one.
+
+        A result waiting in Rookery keeps its trace busy, so "idle" never hides one.
+
+        Raises:
+            TraceEnded: Nothing of the trace is left in the flow and none of it reached Rookery.
+            FloeClosed: The flow was stopped.
+        """
+        fetching = asyncio.ensure_future(self.rookery.take(None, trace_id))
+        idle = asyncio.ensure_future(self.traces.idle_event(trace_id).wait())
+        try:
+            await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (fetching, idle):
+                task.cancel()
+            await asyncio.gather(fetching, idle, return_exceptions=True)
+        if not fetching.done() or fetching.cancelled():
+            raise TraceEnded(trace_id)
+        item = fetching.result()  # or the take's own error (the flow stopped meanwhile)
+        self.took_from_rookery(item)
+        return item
 
     def took_from_rookery(self, item: Any) -> None:
         """Account for an item that left the flow through Rookery."""

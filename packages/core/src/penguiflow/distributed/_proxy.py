@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -61,10 +62,11 @@ from penguiflow.distributed._wire import (
 )
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
 from penguiflow.events import FLOW_EVENT_TYPES, FlowEventType
+from penguiflow.graph import FlowGraph
 from penguiflow.node import Node
 from penguiflow.types import FinalAnswer, Message
 
-__all__ = ["WorkerNodeProxy"]
+__all__ = ["WorkerNodeProxy", "check_worker_nodes"]
 
 logger: logging.Logger = logging.getLogger("penguiflow.distributed")
 
@@ -333,3 +335,35 @@ class WorkerNodeProxy:
         finally:
             if done:
                 self._finish(trace_id)
+
+
+def check_worker_nodes(
+    graph: FlowGraph, bus: MessageBus | None, worker_nodes: Sequence[Node | str]
+) -> frozenset[Node]:
+    """Resolve a flow's ``worker_nodes`` option (nodes or names) to its nodes.
+
+    Raises:
+        ValueError: A name is not a node of ``graph``, or worker nodes have no bus.
+        TypeError: ``bus`` is not a `penguiflow.bus.MessageBus`.
+    """
+    if isinstance(worker_nodes, str | Node):
+        worker_nodes = [worker_nodes]
+    served: set[Node] = set()
+    for entry in worker_nodes:
+        name: object = entry.name if isinstance(entry, Node) else entry
+        node = graph.node_named(name) if isinstance(name, str) else None
+        if node is None or (isinstance(entry, Node) and node is not entry):
+            known = [n.name for n in graph.nodes]
+            raise ValueError(f"worker_nodes names {entry!r}, not a node of this flow {known}")
+        served.add(node)
+    if bus is not None:
+        if not isinstance(bus, MessageBus):
+            raise TypeError(
+                f"message_bus must be a penguiflow.bus.MessageBus; got {type(bus).__name__}"
+            )
+    elif served:
+        raise ValueError(
+            f"worker_nodes {sorted(n.name for n in served)} need a message_bus to reach "
+            "their workers: create(..., message_bus=await open_bus(url))"
+        )
+    return frozenset(served)
