@@ -44,6 +44,7 @@ DEFAULT_QUEUE_MAXSIZE = 64
 """Capacity of every floe unless ``queue_maxsize`` says otherwise."""
 
 _STOP_GRACE_S = 5.0
+_RUNNING = FlowState.RUNNING
 
 
 class PenguiFlow:
@@ -507,6 +508,8 @@ class PenguiFlow:
 
     # -- helpers ---------------------------------------------------------
     def _check_running(self, action: str) -> None:
+        if self._state is _RUNNING:
+            return  # the per-message path: one identity check, no enum attribute lookups
         if self._state is FlowState.CREATED:
             raise RuntimeError(
                 f"cannot {action}: the flow is not running yet, call flow.run() first"
