@@ -6,9 +6,10 @@ layer ``:`` separates members that may import each other and ``(name)`` marks
 an optional member that does not exist yet. The contract's ``name`` names the
 layers from the bottom up after its colon, separated by `` < ``. The imports
 come from grimp, the graph import-linter itself checks, so an edge of the
-diagram counts the same imports the linter sees (function-level and
-``TYPE_CHECKING`` ones included): each importing module and imported module
-pair counts once.
+diagram stands for the same imports the linter sees (function-level and
+``TYPE_CHECKING`` ones included). The page shows only what changes with the
+structure (layers, modules, which layer imports which, first docstring
+paragraphs), not sizes or import counts, so everyday edits do not make it stale.
 
 The output goes between the ``architecture:start`` and ``architecture:end``
 markers of the page; it is deterministic (sorted, no dates, no absolute paths),
@@ -182,7 +183,6 @@ def _layer_edges(layers: Sequence[Layer], graph: grimp.ImportGraph) -> Counter[t
 @dataclass(frozen=True, slots=True)
 class _Module:
     name: str
-    lines: int
     summary: str
 
 
@@ -194,7 +194,7 @@ def _read_module(name: str) -> _Module:
     docstring = ast.get_docstring(ast.parse(source)) or ""
     # The summary is the first paragraph: a few summary lines wrap onto a second line.
     summary = " ".join(docstring.split("\n\n", 1)[0].split())
-    return _Module(name, len(source.splitlines()), summary)
+    return _Module(name, summary)
 
 
 def _inside(member: Member, modules: Sequence[str]) -> list[str]:
@@ -221,11 +221,11 @@ def _mermaid(
     for index in range(1, len(layers)):
         if (index, index + 1) not in edges:
             lines.append(f"    layer{index} ~~~ layer{index + 1}")
-    for (source, target), count in sorted(edges.items()):
-        label = f"{count} import{'s' if count != 1 else ''}"
+    for source, target in sorted(edges):
         if source > target:
-            label += ", upwards: breaks the rule"
-        lines.append(f'    layer{source} -->|"{label}"| layer{target}')
+            lines.append(f'    layer{source} -->|"upwards: breaks the rule"| layer{target}')
+        else:
+            lines.append(f"    layer{source} --> layer{target}")
     absent = [_node_id(m) for layer in layers for m in layer.members if not _inside(m, modules)]
     if absent:
         lines.append("    classDef absent stroke-dasharray: 4 4")
@@ -243,11 +243,9 @@ def _node_label(member: Member, modules: Sequence[str]) -> str:
     inside = _inside(member, modules)
     if not inside:
         return f"{short}<br/>not written yet"
-    lines = sum(_read_module(m).lines for m in inside)
     if len(inside) == 1 and not _is_package(member.name):
-        return f"{short}.py<br/>{lines:,} lines"
-    count = f"{len(inside)} module{'s' if len(inside) != 1 else ''}"
-    return f"{short}/<br/>{count}, {lines:,} lines"
+        return f"{short}.py"
+    return f"{short}/<br/>{len(inside)} module{'s' if len(inside) != 1 else ''}"
 
 
 def _is_package(name: str) -> bool:
@@ -260,26 +258,23 @@ def _layer_table(index: int, layer: Layer, modules: Sequence[str]) -> str:
     for member in layer.members:
         inside = _inside(member, modules)
         if not inside:
-            rows.append(f"| `{member.name}` | | optional member, not written yet |")
+            rows.append(f"| `{member.name}` | optional member, not written yet |")
         rows.extend(_row(_read_module(name)) for name in inside)
     return (
         f"### {index}. {layer.title.capitalize()}\n\n"
         f"Contract line: `{layer.spec}`\n\n"
-        "| module | lines | what it is for |\n| --- | ---: | --- |\n" + "\n".join(rows) + "\n"
+        "| module | what it is for |\n| --- | --- |\n" + "\n".join(rows) + "\n"
     )
 
 
 def _outside_table(modules: Sequence[str]) -> str:
     rows = "\n".join(_row(_read_module(name)) for name in modules)
-    return (
-        "### Outside the layers\n\n"
-        "| module | lines | what it is for |\n| --- | ---: | --- |\n" + rows + "\n"
-    )
+    return "### Outside the layers\n\n| module | what it is for |\n| --- | --- |\n" + rows + "\n"
 
 
 def _row(module: _Module) -> str:
     summary = module.summary.replace("|", "\\|") or "—"
-    return f"| `{module.name}` | {module.lines:,} | {summary} |"
+    return f"| `{module.name}` | {summary} |"
 
 
 def _shown(path: Path) -> str:

@@ -53,7 +53,7 @@ def test_every_layer_is_a_subgraph_with_its_members_top_down(
     titles = re.findall(r'subgraph layer\d+\["layer \d+: ([^"]+)"\]', fresh_block)
     assert titles == [layer.title for layer in arch.read_layers()]
     assert titles[0] == "siblings" and titles[-1] == "data types"
-    assert 'm_penguiflow_core["core.py<br/>' in fresh_block
+    assert 'm_penguiflow_core["core.py"]' in fresh_block
     assert 'm_penguiflow__kernel["_kernel/<br/>' in fresh_block
     # The playground is an optional member that does not exist yet: drawn dashed.
     assert "class m_penguiflow_playground absent" in fresh_block
@@ -62,18 +62,17 @@ def test_every_layer_is_a_subgraph_with_its_members_top_down(
     assert "| `penguiflow.planner.react` |" in fresh_block
 
 
-def test_edges_count_the_imports_between_layers(arch: ModuleType) -> None:
+def test_an_import_between_two_layers_draws_an_edge(arch: ModuleType) -> None:
     layers = arch.read_layers()
     graph = arch.build_graph()
-    before = arch.render(layers, graph)
-    kernel, data = _layer_number(layers, "kernel"), _layer_number(layers, "data types")
-    count = _edge_count(before, kernel, data)
-    assert count > 0
+    tools, kernel = _layer_number(layers, "tools"), _layer_number(layers, "kernel")
+    edge = f"layer{tools} --> layer{kernel}\n"
+    assert edge not in arch.render(layers, graph)  # the tools reach the kernel through core
     assert not graph.direct_import_exists(
-        importer="penguiflow._kernel.envelope", imported="penguiflow.events"
+        importer="penguiflow.testkit", imported="penguiflow._kernel.floe"
     )
-    graph.add_import(importer="penguiflow._kernel.envelope", imported="penguiflow.events")
-    assert _edge_count(arch.render(layers, graph), kernel, data) == count + 1
+    graph.add_import(importer="penguiflow.testkit", imported="penguiflow._kernel.floe")
+    assert edge in arch.render(layers, graph)
 
 
 def test_an_upward_import_is_drawn_as_breaking_the_rule(arch: ModuleType) -> None:
@@ -81,9 +80,8 @@ def test_an_upward_import_is_drawn_as_breaking_the_rule(arch: ModuleType) -> Non
     graph = arch.build_graph()
     graph.add_import(importer="penguiflow._kernel.traces", imported="penguiflow.playbook")
     kernel, features = _layer_number(layers, "kernel"), _layer_number(layers, "features")
-    assert (
-        f'layer{kernel} -->|"1 import, upwards: breaks the rule"| layer{features}'
-        in arch.render(layers, graph)
+    assert f'layer{kernel} -->|"upwards: breaks the rule"| layer{features}' in arch.render(
+        layers, graph
     )
 
 
@@ -128,9 +126,3 @@ def test_a_contract_name_that_does_not_name_every_layer_is_refused(
 
 def _layer_number(layers: list[Any], prefix: str) -> int:
     return next(i for i, layer in enumerate(layers, 1) if layer.title.startswith(prefix))
-
-
-def _edge_count(block: str, source: int, target: int) -> int:
-    match = re.search(rf'layer{source} -->\|"(\d+) imports?"\| layer{target}\n', block)
-    assert match, f"no edge from layer {source} to layer {target}"
-    return int(match.group(1))
