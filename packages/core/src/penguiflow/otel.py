@@ -40,7 +40,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
     ) from _missing
 
 from penguiflow.events import FlowEvent
-from penguiflow.protocols import Flow, FlowStatistics
+from penguiflow.protocols import Flow, FlowStatistics, is_flow
 
 __all__ = [
     "DROPPED_EVENTS_COUNTER",
@@ -191,7 +191,7 @@ class OpenTelemetryMiddleware:
             TypeError: ``flow`` is not a flow.
         """
         candidate: object = flow  # checked at run time: callers may not be type-checked
-        if isinstance(candidate, type) or not isinstance(candidate, Flow):
+        if not is_flow(candidate):
             raise TypeError(f"observe() needs a flow (a PenguiFlow); got {type(flow).__name__}")
         self._flows[flow] = name if name is not None else flow.bus_namespace
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from penguiflow._kernel.envelope import rewrap
 from penguiflow.errors import FlowError, TraceEnded
-from penguiflow.protocols import Flow, PlaybookBuilder
+from penguiflow.protocols import Flow, PlaybookBuilder, is_flow
 from penguiflow.registry import ModelRegistry
 from penguiflow.types import Message
 
@@ -87,7 +87,7 @@ def _build(builder: PlaybookBuilder) -> tuple[Flow, ModelRegistry | None]:
                 f"got a tuple of {len(built)}"
             )
         flow, registry = built
-    if not isinstance(flow, Flow):
+    if not is_flow(flow):
         raise TypeError(
             f"playbook builder {_label(builder)} must return a PenguiFlow or (flow, registry); "
             f"got {type(flow).__name__}"

@@ -11,7 +11,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from penguiflow.errors import FlowError, FlowErrorCode
 from penguiflow.node import Targets
-from penguiflow.protocols import Flow
+from penguiflow.protocols import Flow, is_flow
 from penguiflow.types import Message, StreamChunk
 
 __all__ = [
@@ -302,7 +302,7 @@ def emit_stream_events(
 
 
 def _check_stream_args(caller: str, flow: Any, message: Any, timeout_s: Any) -> None:
-    if not isinstance(flow, Flow):
+    if not is_flow(flow):
         raise TypeError(f"{caller} needs a flow (a PenguiFlow); got {type(flow).__name__}")
     if not isinstance(message, Message):
         raise TypeError(

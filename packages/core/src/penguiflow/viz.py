@@ -26,7 +26,7 @@ from typing import Literal, TypeAlias, get_args
 
 from penguiflow.graph import OPEN_SEA, ROOKERY, FlowGraph
 from penguiflow.node import Node
-from penguiflow.protocols import Flow
+from penguiflow.protocols import Flow, is_flow
 
 __all__ = ["Direction", "flow_to_dot", "flow_to_mermaid"]
 
@@ -195,7 +195,7 @@ def _check_direction(value: object, argument: str) -> None:
 
 
 def _graph_of(flow: object) -> FlowGraph:
-    if isinstance(flow, Flow):
+    if is_flow(flow):
         return flow.graph
     if isinstance(flow, FlowGraph):
         return flow

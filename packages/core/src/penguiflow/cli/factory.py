@@ -39,7 +39,7 @@ from types import ModuleType
 from typing import Literal, TypeAlias, cast
 
 from penguiflow.errors import PenguiFlowError
-from penguiflow.protocols import Flow, Planner
+from penguiflow.protocols import Flow, Planner, is_flow, is_planner
 from penguiflow.registry import ModelRegistry
 
 __all__ = [
@@ -334,14 +334,11 @@ def _kind_of(candidate: object) -> TargetKind | None:
         flow, registry = candidate
         is_registry = registry is None or isinstance(registry, ModelRegistry)
         return "flow" if _kind_of(flow) == "flow" and is_registry else None
-    if isinstance(candidate, type):
-        # A runtime-checkable protocol only looks for attributes, which a class has too.
-        return None
-    if isinstance(candidate, Flow):
+    if is_flow(candidate):
         return "flow"
-    if isinstance(candidate, Planner):
+    if is_planner(candidate):
         return "planner"
-    return None
+    return None  # classes included: is_flow and is_planner refuse them
 
 
 def _expected(kinds: frozenset[TargetKind]) -> str:

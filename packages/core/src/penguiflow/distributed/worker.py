@@ -66,7 +66,7 @@ from penguiflow.distributed._wire import (
 from penguiflow.events import FlowEvent
 from penguiflow.node import Node
 from penguiflow.playbook import call_playbook
-from penguiflow.protocols import Flow
+from penguiflow.protocols import Flow, is_flow
 from penguiflow.registry import ModelRegistry
 
 __all__ = ["RemoteWorker", "registry_models", "serve_node"]
@@ -186,7 +186,7 @@ class RemoteWorker:
         consumer: str | None = None,
         namespace: str | None = None,
     ) -> None:
-        if not isinstance(flow, Flow):
+        if not is_flow(flow):
             raise TypeError(f"flow must be a PenguiFlow; got {type(flow).__name__}")
         name: object = node.name if isinstance(node, Node) else node
         served = flow.graph.node_named(name) if isinstance(name, str) else None

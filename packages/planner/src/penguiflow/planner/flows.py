@@ -34,7 +34,7 @@ import inspect
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -47,7 +47,7 @@ from penguiflow.planner.execution import describe_validation
 from penguiflow.planner.react import ReactPlanner
 from penguiflow.planner.trajectory import PlannerFinish, PlannerPause, to_json_value
 from penguiflow.playbook import PlaybookBuilder, call_playbook
-from penguiflow.protocols import Flow
+from penguiflow.protocols import Flow, is_flow
 from penguiflow.types import Headers, Message, StreamChunk
 
 __all__ = [
@@ -469,10 +469,8 @@ def flow_tool(
         raise ValueError(f"flow_tool {name!r}: timeout_s must be a number > 0 or None")
     if type(tenant) is not str or not tenant:
         raise ValueError(f"flow_tool {name!r}: tenant must be a non-empty string")
-    shared: Flow | None = None
-    # A flow class (not an instance) has every member of the protocol too.
-    if isinstance(flow_builder, Flow) and not isinstance(flow_builder, type):
-        shared = flow_builder
+    shared: Flow | None = flow_builder if is_flow(flow_builder) else None
+    builder = cast(PlaybookBuilder, flow_builder)  # used only when shared is None
     if shared is None and (not callable(flow_builder) or isinstance(flow_builder, type)):
         raise TypeError(
             f"flow_tool {name!r}: flow_builder must be a playbook builder (a function returning "
@@ -490,8 +488,7 @@ def flow_tool(
             if shared is not None:
                 result = await _call_shared(shared, parent, timeout_s, label)
             else:
-                assert not isinstance(flow_builder, Flow)
-                result = await call_playbook(flow_builder, parent, timeout=timeout_s)
+                result = await call_playbook(builder, parent, timeout=timeout_s)
         except TimeoutError as exc:
             # Never let a TimeoutError out: to the planner it means "the tool's policy timed out".
             cleanup = "its trace was cancelled" if shared is not None else "its flow was stopped"
