@@ -267,7 +267,7 @@ class SQLiteStateStore:
             if existing_only:
                 # Before the WAL pragma, which would rewrite a foreign file's header.
                 await self._check_existing(db)
-            await db.execute_fetchall("PRAGMA journal_mode=WAL")
+            await self._enter_wal(db)
             await db.execute_fetchall("PRAGMA synchronous=NORMAL")
             if not existing_only:
                 await self._migrate(db)
@@ -280,6 +280,27 @@ class SQLiteStateStore:
                 ) from None
             raise
         return db
+
+    async def _enter_wal(self, db: aiosqlite.Connection) -> None:
+        """``PRAGMA journal_mode=WAL``, retried while another opener holds the file.
+
+        On a file still in rollback mode, two connections switching it at once
+        race for an exclusive lock, and SQLite answers the loser "database is
+        locked" at once instead of calling its busy handler; so the wait that
+        ``busy_timeout`` promises is made here.
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                await db.execute_fetchall("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or loop.time() + delay > give_up:
+                    raise
+            await asyncio.sleep(delay)  # backoff while the other opener switches the file
+            delay = min(delay * 2, 0.1)
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         # IMMEDIATE takes the write lock first, so two processes opening a new
