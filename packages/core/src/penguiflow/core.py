@@ -10,7 +10,8 @@ from typing import Any
 
 from penguiflow._kernel.context import Context, NodeHost
 from penguiflow._kernel.floe import Floe
-from penguiflow._kernel.runtime import FlowRuntime
+from penguiflow._kernel.runtime import FlowRuntime, NodeRunner
+from penguiflow._kernel.timeouts import check_timeout
 from penguiflow._kernel.worker import NodeWorker
 from penguiflow.bus.base import MessageBus
 from penguiflow.distributed._names import check_namespace, flow_namespace
@@ -224,14 +225,27 @@ class PenguiFlow:
         """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""
         self._runtime.hub.add(middleware)
 
-    async def drain_events(self) -> None:
+    async def drain_events(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until every middleware has handled the events emitted so far.
 
         Middlewares run in their own tasks, fed through bounded queues, so a slow
         one never holds up the flow; call this (or `stop`) before asserting on
         what a middleware recorded.
+
+        Args:
+            timeout: Seconds to wait at most; ``None`` waits as long as needed.
+
+        Raises:
+            TimeoutError: A middleware still had events queued after ``timeout`` seconds.
         """
-        await self._runtime.hub.drain()
+        check_timeout(timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._runtime.hub.drain()
+        except TimeoutError:
+            raise TimeoutError(
+                f"middlewares did not handle their queued events within {timeout}s"
+            ) from None
 
     @property
     def dropped_events(self) -> int:
@@ -297,16 +311,24 @@ class PenguiFlow:
         runtime.hub.start()
         host = NodeHost(flow=self, run_playbook=call_playbook)
         for node in self._graph.nodes:
-            worker = (
-                NodeWorker(runtime, node, registry, host)
-                if node not in self._workers
-                else self._worker_proxy(node, registry)
-            )
-            task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}")
-            task.add_done_callback(_report_worker_crash)
-            worker.task = task
-            runtime.workers.append(worker)
-            runtime.tasks.append(task)
+            workers: list[NodeRunner]
+            if node in self._workers:
+                workers = [self._worker_proxy(node, registry)]
+            elif node.policy.max_concurrency == 1:
+                workers = [NodeWorker(runtime, node, registry, host)]
+            else:
+                busy: set[str] = set()  # traces the node's workers are processing
+                workers = [
+                    NodeWorker(runtime, node, registry, host, busy)
+                    for _ in range(node.policy.max_concurrency)
+                ]
+            for index, worker in enumerate(workers):
+                suffix = f"#{index}" if len(workers) > 1 else ""
+                task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}{suffix}")
+                task.add_done_callback(_report_worker_crash)
+                worker.task = task
+                runtime.workers.append(worker)
+                runtime.tasks.append(task)
         self._state = FlowState.RUNNING
 
     def _worker_proxy(self, node: Node, registry: ModelRegistry | None) -> WorkerNodeProxy:
@@ -408,41 +430,93 @@ class PenguiFlow:
         self._runtime.deliver_nowait(self._ingress(to), msg)
 
     # -- Rookery -----------------------------------------------------------
-    async def fetch(self, from_: Node | str | None = None, *, trace_id: str | None = None) -> Any:
+    async def fetch(
+        self,
+        from_: Node | str | None = None,
+        *,
+        trace_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - SPEC 2.4's signature
+        tenant: str | None = None,
+    ) -> Any:
         """Return the next result that reached Rookery.
+
+        With ``trace_id`` it returns that trace's results one by one, in order
+        (others stay queued). An id not seen yet waits for the trace to start,
+        so ``fetch`` may be awaited before ``emit``; once the trace is over and
+        its results are taken, it raises `TraceEnded` instead of waiting. A bare
+        value a node returned for the trace still belongs to it.
 
         Args:
             from_: Only take results produced by this egress node.
-            trace_id: Only take results of this trace; others stay queued.
+            trace_id: Only take results of this trace.
+            timeout: Seconds to wait at most; ``None`` waits as long as needed.
+            tenant: Refuse a trace another tenant started (needs ``trace_id``).
 
         Raises:
+            TraceEnded: The trace is over and none of its results is left.
+            FetchTimeout: Nothing arrived within ``timeout`` seconds.
+            PermissionError: ``tenant`` did not start the trace.
             RuntimeError: The flow is not running (also if it stops while waiting).
-            ValueError: ``from_`` is not an egress node.
+            TypeError: ``trace_id`` is not a str.
+            ValueError: ``from_`` is not an egress node, or ``tenant`` without ``trace_id``.
         """
-        return await self._take(None if from_ is None else [from_], trace_id)
+        return await self._take(None if from_ is None else [from_], trace_id, timeout, tenant)
 
     async def fetch_any(
-        self, from_: Sequence[Node | str] | None = None, *, trace_id: str | None = None
+        self,
+        from_: Sequence[Node | str] | None = None,
+        *,
+        trace_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - SPEC 2.4's signature
+        tenant: str | None = None,
     ) -> Any:
-        """Return the next Rookery result produced by any of ``from_`` (all when ``None``)."""
-        return await self._take(from_, trace_id)
+        """Return the next Rookery result produced by any of ``from_`` (all when ``None``).
 
-    async def _take(self, sources: Sequence[Node | str] | None, trace_id: str | None) -> Any:
+        ``trace_id``, ``timeout`` and ``tenant`` work as in `fetch`.
+        """
+        return await self._take(from_, trace_id, timeout, tenant)
+
+    async def _take(
+        self,
+        sources: Sequence[Node | str] | None,
+        trace_id: str | None,
+        timeout: float | None,  # noqa: ASYNC109 - the public fetch's timeout, passed on
+        tenant: str | None,
+        *,
+        unseen_ended: bool = False,
+    ) -> Any:
         self._check_running("fetch")
         runtime = self._runtime
-        floes: list[Floe] | None = None
-        if sources is not None:
-            floes = []
-            for source in sources:
-                name = source.name if isinstance(source, Node) else source
-                floe = next((f for n, f in runtime.rookery_floes.items() if n.name == name), None)
-                if floe is None:
-                    egress = [n.name for n in runtime.rookery_floes]
-                    raise ValueError(f"{name!r} does not feed Rookery; egress nodes are {egress}")
-                floes.append(floe)
-        item = await runtime.rookery.take(floes, trace_id)
-        runtime.took_from_rookery(item)
-        return item
+        floes = None if sources is None else self._egress(sources)
+        if trace_id is None:
+            if tenant is not None:
+                raise ValueError("fetch(tenant=...) needs trace_id=...: tenants own traces")
+            if timeout is None:
+                item = await runtime.rookery.take(floes)
+                return runtime.took_from_rookery(item)
+        elif type(trace_id) is not str:
+            raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
+        check_timeout(timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                if trace_id is None:
+                    return runtime.took_from_rookery(await runtime.rookery.take(floes))
+                return await runtime.take_result(
+                    floes, trace_id, tenant=tenant, unseen_ended=unseen_ended
+                )
+        except TimeoutError:
+            raise FetchTimeout(trace_id, timeout) from None
+
+    def _egress(self, sources: Sequence[Node | str]) -> list[Floe]:
+        floes: list[Floe] = []
+        for source in sources:
+            name = source.name if isinstance(source, Node) else source
+            floe = next((f for n, f in self._runtime.rookery_floes.items() if n.name == name), None)
+            if floe is None:
+                egress = [n.name for n in self._runtime.rookery_floes]
+                raise ValueError(f"{name!r} does not feed Rookery; egress nodes are {egress}")
+            floes.append(floe)
+        return floes
 
     async def first_result(
         self,
@@ -452,9 +526,9 @@ class PenguiFlow:
     ) -> Any:
         """Return the first Rookery item of ``trace_id``, or fail once the trace ends without one.
 
-        Call it after emitting the trace's message: a trace the flow does not
-        know (never emitted, or already over) counts as ended. With
-        ``trace_id=None`` (payload-only flows, which have no traces) it is
+        `fetch` for a trace already emitted: a trace the flow does not know
+        (never emitted, or over) counts as ended instead of being waited for.
+        With ``trace_id=None`` (payload-only flows, which have no traces) it is
         `fetch` with a timeout.
 
         Args:
@@ -468,13 +542,7 @@ class PenguiFlow:
             RuntimeError: The flow is not running (also if it stops while waiting).
         """
         self._check_running("first_result")
-        try:
-            async with asyncio.timeout(timeout):
-                if trace_id is None:
-                    return await self.fetch()
-                return await self._runtime.first_result(trace_id)
-        except TimeoutError:
-            raise FetchTimeout(trace_id, timeout) from None
+        return await self._take(None, trace_id, timeout, None, unseen_ended=True)
 
     # -- cancellation ----------------------------------------------------
     async def cancel(self, trace_id: str) -> bool:

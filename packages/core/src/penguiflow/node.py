@@ -44,6 +44,10 @@ class NodePolicy:
         backoff_mult: Factor applied to the delay for each further retry;
             retry ``n`` (0-based) waits ``backoff_base * backoff_mult**n``.
         max_backoff: Upper bound of any single delay, or ``None``.
+        max_concurrency: Invocations of the node that may run at once. Messages
+            of one trace are still processed one at a time, in arrival order
+            (payload-only messages count as a trace each); different traces run
+            side by side. ``1`` (the default) processes one message at a time.
 
     Raises:
         ValueError: If a value is out of range or ``validate`` is unknown.
@@ -55,6 +59,7 @@ class NodePolicy:
     backoff_base: float = 0.5
     backoff_mult: float = 2.0
     max_backoff: float | None = None
+    max_concurrency: int = 1
 
     def __post_init__(self) -> None:
         if self.validate not in _VALIDATE_MODES:
@@ -79,6 +84,11 @@ class NodePolicy:
         if self.max_backoff is not None and not self.max_backoff >= 0:
             raise ValueError(
                 f"NodePolicy.max_backoff must be >= 0 or None; got {self.max_backoff!r}"
+            )
+
+        if type(self.max_concurrency) is not int or self.max_concurrency < 1:
+            raise ValueError(
+                f"NodePolicy.max_concurrency must be an int >= 1; got {self.max_concurrency!r}"
             )
 
     def backoff_delay(self, retry_index: int) -> float:

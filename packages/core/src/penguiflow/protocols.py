@@ -141,8 +141,15 @@ class Flow(Protocol):
         """Send one stream chunk in at OpenSea."""
         ...
 
-    async def fetch(self, from_: Node | str | None = None, *, trace_id: str | None = None) -> Any:
-        """Return the next Rookery item (of ``trace_id`` only, if given)."""
+    async def fetch(
+        self,
+        from_: Node | str | None = None,
+        *,
+        trace_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - SPEC 2.4's signature
+        tenant: str | None = None,
+    ) -> Any:
+        """Return the next Rookery item (of ``trace_id`` only, if given); see SPEC 2.4."""
         ...
 
     async def first_result(

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic_core import PydanticSerializationError, to_json
 
-from penguiflow.errors import FlowError, FlowErrorCode
+from penguiflow.errors import FetchTimeout, FlowError, FlowErrorCode, TraceEnded
 from penguiflow.node import Targets
 from penguiflow.protocols import Flow, is_flow
 from penguiflow.types import Message, StreamChunk
@@ -144,18 +144,12 @@ def _sse_data(data: str) -> str:
 # -- Following one trace: stream_flow -------------------------------------------
 #
 # Design notes. The stream reads Rookery with `flow.fetch(trace_id=...)` in the
-# consumer's own task, so there is no per-chunk task. Two things must be able
-# to wake a consumer blocked in that fetch: the trace going idle without a
-# final result (every branch returned None, or it was cancelled elsewhere) and
-# the `timeout_s` budget. Both go through `_Interrupts.fire`, which cancels the
-# consumer's task and is absorbed with `Task.uncancel()` (the same technique as
-# `asyncio.timeout`), so cancellations from anyone else still propagate. The
-# only helper task is one `flow.wait_idle` watcher per stream, cancelled and
-# awaited when the stream ends.
+# consumer's own task, so there is no per-chunk task and no watcher: the fetch
+# itself raises `TraceEnded` once nothing of the trace is left (every branch
+# returned None, or it was cancelled elsewhere), and its ``timeout`` carries
+# what is left of the stream's budget.
 
 _T_co = TypeVar("_T_co", covariant=True)
-
-_INTERRUPTED: Any = object()
 
 
 class TraceStream(Generic[_T_co]):
@@ -319,121 +313,46 @@ def _check_stream_args(caller: str, flow: Any, message: Any, timeout_s: Any) -> 
         raise ValueError(f"{caller} timeout_s must be a number > 0 or None; got {timeout_s!r}")
 
 
-class _Interrupts:
-    """Wakes a stream's consumer out of a blocking wait (see the design notes above).
-
-    ``waiter`` is the task blocked in a wait `fire` may interrupt, else ``None``.
-    """
-
-    __slots__ = ("_cancelling", "reason", "waiter")
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self.waiter: asyncio.Task[Any] | None = None
-        self._cancelling = False
-
-    def fire(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        waiter = self.waiter
-        if waiter is not None and not self._cancelling:
-            self._cancelling = True
-            waiter.cancel()
-
-    def on_idle(self, watcher: asyncio.Task[None]) -> None:
-        # A cancelled watcher means the stream is already ending; a failed one means
-        # the flow stopped, which the consumer's own fetch reports.
-        if watcher.cancelled() or watcher.exception() is not None:
-            return
-        self.fire("idle")
-
-    def absorb(self, task: asyncio.Task[Any]) -> bool:
-        """On ``CancelledError`` in ``task``: ``True`` if only `fire` cancelled it."""
-        if not self._cancelling:
-            return False
-        self._cancelling = False
-        # Cancelled by someone else too: that cancellation must go on.
-        return task.uncancel() == 0
-
-    async def wait(self, awaitable: Awaitable[Any]) -> Any:
-        """Await ``awaitable``; return `_INTERRUPTED` if `fire` woke us instead."""
-        task = asyncio.current_task()
-        assert task is not None  # asyncio always runs coroutines in a task
-        self.waiter = task
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if not self.absorb(task):
-                raise
-            return _INTERRUPTED
-        finally:
-            self.waiter = None
-
-
 async def _follow_trace(
     flow: Flow, message: Message, to: Targets, timeout_s: float | None
 ) -> AsyncGenerator[Any, None]:
     loop = asyncio.get_running_loop()
     trace_id = message.trace_id
-    interrupts = _Interrupts()
-    timer = None if timeout_s is None else loop.call_later(timeout_s, interrupts.fire, "timeout")
-    watcher: asyncio.Task[None] | None = None
+    deadline = None if timeout_s is None else loop.time() + timeout_s
     settled = False  # the trace ended by itself: nothing to cancel
     try:
-        if await interrupts.wait(flow.emit(message, to=to)) is not _INTERRUPTED:
-            watcher = loop.create_task(
-                flow.wait_idle(trace_id), name=f"penguiflow-stream-idle:{trace_id}"
-            )
-            watcher.add_done_callback(interrupts.on_idle)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await flow.emit(message, to=to)
+        except TimeoutError:
+            raise _stream_timeout(trace_id, timeout_s) from None
         fetch = flow.fetch
-        current_task = asyncio.current_task
-        while interrupts.reason is None:
-            # interrupts.wait() inlined: this is the per-chunk path.
-            task = current_task()
-            assert task is not None
-            interrupts.waiter = task
+        while True:
+            remaining = None if deadline is None else max(deadline - loop.time(), 1e-6)
             try:
-                item = await fetch(trace_id=trace_id)
-            except asyncio.CancelledError:
-                if not interrupts.absorb(task):
-                    raise
-                break
-            finally:
-                interrupts.waiter = None
+                item = await fetch(trace_id=trace_id, timeout=remaining)
+            except TraceEnded:
+                settled = True  # nothing of the trace is left in the flow
+                return
+            except FetchTimeout:
+                raise _stream_timeout(trace_id, timeout_s) from None
             if isinstance(item, Message):
                 payload = item.payload
                 if isinstance(payload, StreamChunk):
                     yield payload
                     continue
             settled = True
-            if timer is not None:
-                timer.cancel()
-            await _stop_watcher(watcher)
-            watcher = None
             yield item
             return
-        if interrupts.reason == "timeout":
-            raise TimeoutError(
-                f"stream_flow: trace {trace_id!r} did not finish within {timeout_s}s "
-                "and was cancelled"
-            )
-        settled = True  # idle: nothing of the trace is left in the flow
     finally:
-        if timer is not None:
-            timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
-        try:
-            if not settled:
-                await flow.cancel(trace_id)
-        finally:
-            await _stop_watcher(watcher)
+        if not settled:
+            await flow.cancel(trace_id)
 
 
-async def _stop_watcher(watcher: asyncio.Task[None] | None) -> None:
-    if watcher is not None:
-        watcher.cancel()
-        await asyncio.wait((watcher,))
+def _stream_timeout(trace_id: str, timeout_s: float | None) -> TimeoutError:
+    return TimeoutError(
+        f"stream_flow: trace {trace_id!r} did not finish within {timeout_s}s and was cancelled"
+    )
 
 
 async def _sse_events(stream: TraceStream[Any]) -> AsyncGenerator[str, None]:

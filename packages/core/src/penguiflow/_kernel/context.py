@@ -8,12 +8,15 @@ does not import the worker) and reaches beyond the kernel only through the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from penguiflow._kernel.floe import Floe, Inbox
 from penguiflow._kernel.runtime import FlowRuntime
+from penguiflow._kernel.timeouts import check_timeout
+from penguiflow.errors import FetchTimeout
 from penguiflow.node import Node, Targets
 from penguiflow.protocols import Flow, PlaybookBuilder
 from penguiflow.types import Message, StreamChunk
@@ -199,19 +202,37 @@ class Context:
         """
         self._worker.runtime.deliver_nowait(self._worker.targets(to), msg)
 
-    async def fetch(self, from_: Node | str | None = None) -> Any:
+    async def fetch(
+        self,
+        from_: Node | str | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - like flow.fetch (SPEC 2.4)
+    ) -> Any:
         """Take the next message from this node's incoming floes (or one predecessor's).
+
+        On a node with ``max_concurrency > 1`` this takes whatever comes next,
+        whichever trace it belongs to.
 
         Raises:
             ValueError: If ``from_`` is not a predecessor.
+            FetchTimeout: Nothing arrived within ``timeout`` seconds.
         """
-        return await self._take(None if from_ is None else [from_])
+        return await self._take(None if from_ is None else [from_], timeout)
 
-    async def fetch_any(self, from_: Sequence[Node | str] | None = None) -> Any:
+    async def fetch_any(
+        self,
+        from_: Sequence[Node | str] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - like flow.fetch_any (SPEC 2.4)
+    ) -> Any:
         """Take the next message from any of the given predecessors (all when ``None``)."""
-        return await self._take(from_)
+        return await self._take(from_, timeout)
 
-    async def _take(self, sources: Sequence[Node | str] | None) -> Any:
+    async def _take(
+        self,
+        sources: Sequence[Node | str] | None,
+        timeout: float | None,  # noqa: ASYNC109 - the public fetch's timeout, passed on
+    ) -> Any:
         worker = self._worker
         floes: list[Floe] | None = None
         if sources is not None:
@@ -227,7 +248,12 @@ class Context:
                         f"(predecessors: {known})"
                     )
                 floes.extend(match)
-        item = await worker.inbox.take(floes)
+        check_timeout(timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                item = await worker.inbox.take(floes)
+        except TimeoutError:
+            raise FetchTimeout(None, timeout) from None
         if isinstance(item, Message):
             # The node now holds it: it no longer counts as queued for its trace.
             worker.runtime.traces.done(item.trace_id)

@@ -1,4 +1,4 @@
-"""Cheap envelope copies for the per-hop path."""
+"""Cheap envelope copies for the per-hop path, and the box that keeps a bare result in its trace."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from penguiflow.types import Message
 
-__all__ = ["rewrap"]
+__all__ = ["Traced", "rewrap"]
 
 
 def rewrap(envelope: Message, payload: Any, *, copy_meta: bool = False) -> Message:
@@ -31,3 +31,21 @@ def rewrap(envelope: Message, payload: Any, *, copy_meta: bool = False) -> Messa
     object.__setattr__(new, "__pydantic_extra__", envelope.__pydantic_extra__)
     object.__setattr__(new, "__pydantic_private__", envelope.__pydantic_private__)
     return new
+
+
+class Traced:
+    """A bare value a node sent to Rookery while it processed a trace.
+
+    Users get ``value`` as is (the published behaviour); the box only lets
+    Rookery count it for its trace, so ``fetch(trace_id=...)`` finds it and
+    cancelling the trace drops it.
+    """
+
+    __slots__ = ("trace_id", "value")
+
+    def __init__(self, value: Any, trace_id: str) -> None:
+        self.value = value
+        self.trace_id = trace_id
+
+    def __repr__(self) -> str:
+        return f"Traced({self.value!r}, trace_id={self.trace_id!r})"

@@ -260,6 +260,28 @@ class Inbox:
             return item
         return EMPTY
 
+    def try_take_if(self, accept: Callable[[Any], bool]) -> Any:
+        """Remove and return the oldest item ``accept`` takes, or `EMPTY`.
+
+        Floes are visited round-robin as in `try_take`; items ``accept``
+        refuses keep their place.
+        """
+        floes = self.floes
+        count = len(floes)
+        start = self._next if count > 1 else 0
+        for step in range(count):
+            floe = floes[(start + step) % count]
+            items = floe._items
+            for index, candidate in enumerate(items):
+                if accept(candidate):
+                    del items[index]
+                    if floe._putters:
+                        floe.wake_putter()
+                    if count > 1:
+                        self._next = (start + step + 1) % count
+                    return candidate
+        return EMPTY
+
     async def take(self, only: Sequence[Floe] | None = None, trace_id: str | None = None) -> Any:
         """Remove and return the next matching item, waiting for one if needed.
 
@@ -272,18 +294,66 @@ class Inbox:
             item = self.try_take(only, trace_id)
             if item is not EMPTY:
                 return item
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            waiter: _Waiter = (future, trace_id, only)
-            self.waiters.append(waiter)
-            try:
-                await future
-            except BaseException:
-                if waiter in self.waiters:
-                    self.waiters.remove(waiter)
-                elif future.done() and not future.cancelled() and future.exception() is None:
-                    # Woken for an item but leaving: let the others rescan.
-                    self._wake_all()
-                raise
+            await self.wait(only, trace_id)
+
+    async def take_if(self, accept: Callable[[Any], bool]) -> Any:
+        """Like `take`, but only an item ``accept`` takes (see `try_take_if`).
+
+        Raises:
+            FloeClosed: The flow was stopped (also while waiting).
+        """
+        while True:
+            if self.closed is not None:
+                raise FloeClosed(self.closed)
+            item = self.try_take_if(accept)
+            if item is not EMPTY:
+                return item
+            await self.wait()
+
+    async def wait(
+        self,
+        only: Sequence[Floe] | None = None,
+        trace_id: str | None = None,
+        future: asyncio.Future[None] | None = None,
+    ) -> None:
+        """Wait until an item matching the filters may have arrived; callers rescan.
+
+        Args:
+            only: Only items put on these floes wake the waiter.
+            trace_id: Only items of this trace wake the waiter.
+            future: Wait on this future, which others may resolve too (a
+                trace that went idle); a new one by default.
+
+        Raises:
+            FloeClosed: The flow was stopped (also while waiting).
+        """
+        if self.closed is not None:
+            raise FloeClosed(self.closed)
+        shared = future is not None
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+        waiter: _Waiter = (future, trace_id, only)
+        self.waiters.append(waiter)
+        try:
+            await future
+        except BaseException:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+            elif future.done() and not future.cancelled() and future.exception() is None:
+                # Woken for an item but leaving: let the others rescan.
+                self._wake_all()
+            raise
+        if shared and waiter in self.waiters:
+            self.waiters.remove(waiter)  # resolved by someone else, not by an item
+
+    def wake_one(self) -> None:
+        """Let the oldest waiter rescan (an item it skipped may be takeable now)."""
+        waiters = self.waiters
+        while waiters:
+            future = waiters.pop(0)[0]
+            if not future.done():
+                future.set_result(None)
+                return
 
     def close(self, reason: str) -> None:
         """Close the inbox and its floes; every waiter fails with `FloeClosed`."""

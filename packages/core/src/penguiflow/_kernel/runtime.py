@@ -14,8 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from penguiflow._kernel.envelope import rewrap
-from penguiflow._kernel.floe import Floe, Inbox
+from penguiflow._kernel.envelope import Traced, rewrap
+from penguiflow._kernel.floe import EMPTY, Floe, FloeClosed, Inbox
 from penguiflow._kernel.hub import EventHub
 from penguiflow._kernel.sequencer import StreamSequencer
 from penguiflow._kernel.traces import TraceState, TraceTable
@@ -34,10 +34,10 @@ RUNTIME = Endpoint("Runtime")
 
 
 def trace_of(item: Any) -> str | None:
-    """Return the trace id of an envelope or ``FlowError``, else ``None``."""
+    """Return the trace id of an envelope, ``FlowError`` or `Traced` value, else ``None``."""
     if isinstance(item, Message):
         return item.trace_id
-    if isinstance(item, FlowError):
+    if isinstance(item, FlowError | Traced):
         return item.trace_id
     return None
 
@@ -203,34 +203,62 @@ class FlowRuntime:
         state.count += 1
         return state
 
-    async def first_result(self, trace_id: str) -> Any:
-        """Take the first Rookery item of ``trace_id``, or raise once the trace is idle without one.
+    async def take_result(
+        self,
+        floes: Sequence[Floe] | None,
+        trace_id: str,
+        *,
+        tenant: str | None = None,
+        unseen_ended: bool = False,
+    ) -> Any:
+        """Take the next Rookery item of ``trace_id``; raise once the trace is over.
 
-        A result waiting in Rookery keeps its trace busy, so "idle" never hides one.
+        An id not in flight waits for the trace to start unless it ended
+        recently (or ``unseen_ended``: the caller emitted it already). A
+        result waiting in Rookery keeps its trace in flight, so "over" never
+        hides one.
 
         Raises:
-            TraceEnded: Nothing of the trace is left in the flow and none of it reached Rookery.
-            FloeClosed: The flow was stopped.
+            TraceEnded: Nothing of the trace is left in the flow and no item of it is waiting.
+            PermissionError: ``tenant`` is given and another tenant started the trace.
+            FloeClosed: The flow was stopped (also while waiting).
         """
-        fetching = asyncio.ensure_future(self.rookery.take(None, trace_id))
-        idle = asyncio.ensure_future(self.traces.idle_event(trace_id).wait())
-        try:
-            await asyncio.wait({fetching, idle}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (fetching, idle):
-                task.cancel()
-            await asyncio.gather(fetching, idle, return_exceptions=True)
-        if not fetching.done() or fetching.cancelled():
-            raise TraceEnded(trace_id)
-        item = fetching.result()  # or the take's own error (the flow stopped meanwhile)
-        self.took_from_rookery(item)
-        return item
+        rookery = self.rookery
+        traces = self.traces
+        while True:
+            state = traces.get(trace_id)
+            if state is None:
+                if unseen_ended or traces.ended(trace_id):
+                    raise TraceEnded(trace_id)
+            elif tenant is not None and state.tenant != tenant:
+                raise PermissionError(
+                    f"trace {trace_id!r} was not started by tenant {tenant!r}; "
+                    "a tenant can only fetch its own traces"
+                )
+            else:
+                item = rookery.try_take(floes, trace_id)
+                if item is not EMPTY:
+                    return self.took_from_rookery(item)
+            if rookery.closed is not None:
+                raise FloeClosed(rookery.closed)
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            traces.watch(trace_id, future)
+            try:
+                await rookery.wait(floes, trace_id, future)
+            finally:
+                traces.unwatch(trace_id, future)
 
-    def took_from_rookery(self, item: Any) -> None:
-        """Account for an item that left the flow through Rookery."""
-        trace_id = trace_of(item)
-        if trace_id is not None:
-            self.traces.done(trace_id)
+    def took_from_rookery(self, item: Any) -> Any:
+        """Account for an item that left the flow through Rookery; return what the user gets."""
+        if isinstance(item, Message):
+            self.traces.done(item.trace_id)
+        elif isinstance(item, FlowError):
+            if item.trace_id is not None:
+                self.traces.done(item.trace_id)
+        elif type(item) is Traced:
+            self.traces.done(item.trace_id)
+            return item.value
+        return item
 
     # -- events and failures --------------------------------------------
     def emit_event(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 
-__all__ = ["TraceState", "TraceTable"]
+__all__ = ["RECENTLY_ENDED", "TraceState", "TraceTable"]
 
 logger: logging.Logger = logging.getLogger("penguiflow.core")
+
+RECENTLY_ENDED = 4096
+"""Ended trace ids remembered, so a fetch can tell "over" from "not started yet"."""
 
 
 class TraceState:
@@ -21,9 +25,10 @@ class TraceState:
         drained: Set when ``count`` reaches zero, if someone is waiting for that.
         on_idle: Callbacks run with the trace id when ``count`` reaches zero.
         tenant: Tenant from the envelope that started the trace, if known.
+        watchers: Futures resolved when ``count`` reaches zero (fetches waiting on the trace).
     """
 
-    __slots__ = ("cancelled", "count", "drained", "finalized", "on_idle", "tenant")
+    __slots__ = ("cancelled", "count", "drained", "finalized", "on_idle", "tenant", "watchers")
 
     def __init__(self) -> None:
         self.count: int = 0
@@ -32,6 +37,7 @@ class TraceState:
         self.drained: asyncio.Event | None = None
         self.on_idle: list[Callable[[str], None]] | None = None
         self.tenant: str | None = None
+        self.watchers: list[asyncio.Future[None]] | None = None
 
 
 class TraceTable:
@@ -39,13 +45,19 @@ class TraceTable:
 
     A trace is *known* while it has outstanding messages; its entry is freed
     as soon as the count drops to zero, so memory follows the number of
-    traces in flight, not the number ever seen.
+    traces in flight, not the number ever seen. The ids of the last
+    `RECENTLY_ENDED` traces that ended are kept (a fixed cost) so that a fetch
+    can tell a trace that is over from one that has not started yet.
     """
 
-    __slots__ = ("_states",)
+    __slots__ = ("_ended", "_ended_order", "_starting", "_states")
 
     def __init__(self) -> None:
         self._states: dict[str, TraceState] = {}
+        self._ended: set[str] = set()
+        self._ended_order: deque[str] = deque()
+        # Futures of fetches waiting for a trace id that is not in flight yet.
+        self._starting: dict[str, list[asyncio.Future[None]]] = {}
 
     def get(self, trace_id: str) -> TraceState | None:
         """Return the state of ``trace_id`` if it is in flight."""
@@ -56,6 +68,10 @@ class TraceTable:
         state = self._states.get(trace_id)
         if state is None:
             state = self._states[trace_id] = TraceState()
+            if self._ended:
+                self._ended.discard(trace_id)  # an id used again starts a new trace
+            if self._starting:
+                _resolve(self._starting.pop(trace_id, None))
         state.count += count
         return state
 
@@ -67,7 +83,40 @@ class TraceTable:
         state.count -= count
         if state.count <= 0:
             del self._states[trace_id]
+            self._remember_ended(trace_id)
             _finish(trace_id, state)
+
+    def _remember_ended(self, trace_id: str) -> None:
+        order = self._ended_order
+        if len(order) >= RECENTLY_ENDED:
+            self._ended.discard(order.popleft())
+        order.append(trace_id)
+        self._ended.add(trace_id)
+
+    def ended(self, trace_id: str) -> bool:
+        """Whether ``trace_id`` is not in flight but was recently (it is over)."""
+        return trace_id in self._ended and trace_id not in self._states
+
+    def watch(self, trace_id: str, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` when the trace goes idle, or when it starts if not in flight."""
+        state = self._states.get(trace_id)
+        if state is None:
+            self._starting.setdefault(trace_id, []).append(future)
+            return
+        if state.watchers is None:
+            state.watchers = []
+        state.watchers.append(future)
+
+    def unwatch(self, trace_id: str, future: asyncio.Future[None]) -> None:
+        """Forget a future given to `watch` (its waiter left)."""
+        state = self._states.get(trace_id)
+        if state is not None and state.watchers is not None and future in state.watchers:
+            state.watchers.remove(future)
+        starting = self._starting.get(trace_id)
+        if starting is not None and future in starting:
+            starting.remove(future)
+            if not starting:
+                del self._starting[trace_id]
 
     def idle_event(self, trace_id: str) -> asyncio.Event:
         """Return an event set once nothing of ``trace_id`` is left in the flow."""
@@ -98,6 +147,9 @@ class TraceTable:
         states, self._states = self._states, {}
         for trace_id, state in states.items():
             _finish(trace_id, state)
+        starting, self._starting = self._starting, {}
+        for futures in starting.values():
+            _resolve(futures)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -106,9 +158,17 @@ class TraceTable:
         return trace_id in self._states
 
 
+def _resolve(futures: list[asyncio.Future[None]] | None) -> None:
+    for future in futures or ():
+        if not future.done():
+            future.set_result(None)
+
+
 def _finish(trace_id: str, state: TraceState) -> None:
     if state.drained is not None:
         state.drained.set()
+    if state.watchers is not None:
+        _resolve(state.watchers)
     for callback in state.on_idle or ():
         try:
             callback(trace_id)

@@ -8,6 +8,13 @@ changes while the worker runs: when ``cancel_trace`` sees the trace, the
 worker is suspended at an await inside that trace's processing, and that is
 where the ``CancelledError`` lands. ``stop()`` sets ``runtime.stopping``
 first, so its cancellation is never absorbed.
+
+A node with ``NodePolicy(max_concurrency=N)`` gets N workers sharing one
+inbox and one set of *busy* traces: a worker takes the oldest message whose
+trace no other worker is processing, so a trace's messages are handled one at
+a time, in order, while other traces overtake it. Items it skips stay in their
+floe (backpressure and cancellation see them as usual); a worker that frees a
+trace and finds others waiting wakes one to rescan.
 """
 
 from __future__ import annotations
@@ -15,16 +22,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from penguiflow._kernel.budgets import advance_controller, deadline_text
 from penguiflow._kernel.context import Context, NodeHost
-from penguiflow._kernel.envelope import rewrap
+from penguiflow._kernel.envelope import Traced, rewrap
 from penguiflow._kernel.floe import EMPTY, Floe, FloeClosed
 from penguiflow._kernel.reliability import FAILED, call_node, report_exception
-from penguiflow._kernel.runtime import FlowRuntime
+from penguiflow._kernel.runtime import FlowRuntime, trace_of
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
 from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
@@ -42,6 +50,7 @@ class NodeWorker:
     """Runs one node: owns its inbox, context and routing."""
 
     __slots__ = (
+        "busy",
         "cancel_target",
         "ctx",
         "current_message",
@@ -59,6 +68,7 @@ class NodeWorker:
         "unwrap",
         "validate_in",
         "validate_out",
+        "warn_bare",
     )
 
     def __init__(
@@ -67,14 +77,19 @@ class NodeWorker:
         node: Node,
         registry: ModelRegistry | None,
         host: NodeHost,
+        busy: set[str] | None = None,
     ) -> None:
+        """Build a worker; ``busy`` is the trace set shared by a concurrent node's workers."""
         self.runtime = runtime
+        self.busy = busy
         self.node = node
         self.host = host
         self.inbox = runtime.inboxes[node]
         models = registry.get(node.name) if registry is not None else None
         mode = node.policy.validate
         self.unwrap = models is not None and models.unwraps_envelope
+        # A registered Message -> Message node returning a bare value drops its envelope.
+        self.warn_bare = models is not None and not models.unwraps_envelope
         self.validate_in = models is not None and mode in ("in", "both")
         self.validate_out = models is not None and mode in ("out", "both")
         self.in_adapter: TypeAdapter[Any] | None = models.in_adapter if models is not None else None
@@ -104,6 +119,9 @@ class NodeWorker:
     # -- the loop --------------------------------------------------------
     async def run(self) -> None:
         """Process messages until the flow stops."""
+        if self.busy is not None:
+            await self._run_shared(self.busy)
+            return
         inbox = self.inbox
         streak = 0
         try:
@@ -134,6 +152,49 @@ class NodeWorker:
                         "was dropped and the worker carries on",
                         self.node.name,
                     )
+        except FloeClosed:
+            return
+
+    async def _run_shared(self, busy: set[str]) -> None:
+        """The loop of one of a concurrent node's workers (see the module docstring)."""
+        inbox = self.inbox
+
+        def free(item: Any) -> bool:
+            trace_id = trace_of(item)
+            return trace_id is None or trace_id not in busy
+
+        streak = 0
+        try:
+            while True:
+                if streak >= _FAIRNESS_BATCH:
+                    streak = 0
+                    await asyncio.sleep(0)
+                item = inbox.try_take_if(free)
+                if item is EMPTY:
+                    streak = 0
+                    item = await inbox.take_if(free)
+                else:
+                    streak += 1
+                trace_id = trace_of(item)
+                if trace_id is not None:
+                    busy.add(trace_id)
+                if inbox.waiters and inbox.qsize():
+                    inbox.wake_one()  # a sibling skipped an item whose trace is free now
+                try:
+                    await self.process(item)
+                except FloeClosed:
+                    raise
+                except Exception:
+                    logger.exception(
+                        "internal error while node %r processed a message; the message "
+                        "was dropped and the worker carries on",
+                        self.node.name,
+                    )
+                finally:
+                    if trace_id is not None:
+                        busy.discard(trace_id)
+                        if inbox.waiters and inbox.qsize():
+                            inbox.wake_one()
         except FloeClosed:
             return
 
@@ -192,8 +253,11 @@ class NodeWorker:
                 result = await call_node(self, arg, trace_id)
             if result is None or result is FAILED:
                 return
-            if self.unwrap and not isinstance(result, Message):
-                result = rewrap(message, result)
+            if self.unwrap:
+                if not isinstance(result, Message):
+                    result = rewrap(message, result)
+            elif self.warn_bare and not isinstance(result, Message | FlowError):
+                self._warn_bare(result)
             await self.route(result, None)
         except asyncio.CancelledError:
             if self.cancel_target != trace_id or runtime.stopping:
@@ -211,6 +275,15 @@ class NodeWorker:
                 if self.task is not None and not runtime.stopping:
                     self.task.uncancel()
             runtime.traces.done(trace_id)
+
+    def _warn_bare(self, result: Any) -> None:
+        warnings.warn(
+            f"node {self.node.name!r} is registered to take and return a Message but returned "
+            f"a bare {type(result).__name__}: the envelope (headers, meta, deadline) is dropped "
+            "and successors receive the value as is; return a Message to keep it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     def cancel_trace(self, trace_id: str) -> None:
         """Interrupt the current processing if it belongs to ``trace_id``."""
@@ -258,13 +331,17 @@ class NodeWorker:
                 )
             if outcome.to_rookery:
                 assert self.rookery_floe is not None  # controllers always feed Rookery
-                await runtime.deliver(self.rookery_floe, outcome.item)
+                await runtime.deliver(self.rookery_floe, self._traced(outcome.item))
                 return
             item = outcome.item
         floes = self.out_floes if to is None else self.targets(to)
         if len(floes) == 1:
             floe = floes[0]
-            if isinstance(item, Message | FlowError) or runtime.gate is not None:
+            if isinstance(item, Message | FlowError):
+                await runtime.deliver(floe, item)
+            elif self.current_trace is not None and floe is self.rookery_floe:
+                await runtime.deliver(floe, Traced(item, self.current_trace))
+            elif runtime.gate is not None:
                 await runtime.deliver(floe, item)
             elif floe.full():
                 await floe.put(item)
@@ -272,6 +349,13 @@ class NodeWorker:
                 floe.put_nowait(item)
         else:
             await runtime.fan_out(floes, item)
+
+    def _traced(self, item: Any) -> Any:
+        """Box a bare value bound for Rookery so it stays in the trace being processed."""
+        trace_id = self.current_trace
+        if trace_id is None or isinstance(item, Message | FlowError) or item is None:
+            return item
+        return Traced(item, trace_id)
 
     async def _deadline_skip(self, message: Message, now: float) -> None:
         runtime = self.runtime
