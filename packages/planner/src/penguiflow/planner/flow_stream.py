@@ -29,8 +29,8 @@ when its tool's call ends (``step_complete``, ``branch_complete``,
 ``tool_error``, or ``parallel_complete`` for a join), and whatever is still
 open (a paused tool's stream, say) when the node calls
 `ChunkForwarder.close`; a closing chunk the forwarder adds has empty text and
-``tool_seq=None``. Once the trace
-is cancelled the forwarder goes quiet instead of failing every later event.
+``tool_seq=None``. Once the trace is cancelled the forwarder goes quiet
+instead of failing every later event.
 """
 
 from __future__ import annotations

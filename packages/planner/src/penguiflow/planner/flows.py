@@ -43,7 +43,7 @@ from penguiflow.context import Context
 from penguiflow.errors import FlowError, TraceEnded
 from penguiflow.node import Node, NodePolicy
 from penguiflow.planner.errors import PlannerError
-from penguiflow.planner.events import chain_callbacks
+from penguiflow.planner.events import EventCallback, chain_callbacks
 from penguiflow.planner.execution import describe_validation
 from penguiflow.planner.flow_stream import ChunkForwarder, NodeEventCallback, check_event_callback
 from penguiflow.planner.react import ReactPlanner
@@ -329,7 +329,9 @@ def planner_node(
     on_event = check_event_callback(event_callback, name)
     pause_tenants: dict[str, str | None] = {}
 
-    async def start(planner: ReactPlanner, origin: FlowOrigin, callback: Any) -> Any:
+    async def start(
+        planner: ReactPlanner, origin: FlowOrigin, callback: EventCallback | None
+    ) -> PlannerFinish | PlannerPause:
         payload = origin.payload
         tools = _tool_context(tool_context_of(origin) if tool_context_of else None, origin)
         if isinstance(payload, PlannerResume):
@@ -361,7 +363,7 @@ def planner_node(
             result = await start(get_planner(), origin, callback)
         except Exception:
             if forwarder is not None:
-                await forwarder.close()  # consumers see the streams end, then the FlowError
+                await forwarder.close()  # end the streams before the node fails
             raise
         if forwarder is not None:
             await forwarder.close()
