@@ -69,6 +69,23 @@ async def test_a_paused_run_resumes_with_the_users_input() -> None:
         await planner.resume(paused.resume_token)
 
 
+async def test_run_and_resume_callbacks_each_get_their_own_part() -> None:
+    before: list[str] = []
+    after: list[str] = []
+    planner = ReactPlanner(llm_client=ScriptedLLM(script()), catalog=catalog())
+    paused = await planner.run(
+        "refund order A1", event_callback=lambda e: before.append(e.event_type)
+    )
+    assert isinstance(paused, PlannerPause)
+    result = await planner.resume(
+        paused.resume_token, {"approved": True}, event_callback=lambda e: after.append(e.event_type)
+    )
+    assert isinstance(result, PlannerFinish)
+    assert before == ["step_start", "llm_call", "pause"]
+    # The paused run's callback is not kept: the resume's replaces it.
+    assert after == ["resume", "step_start", "llm_call", "finish"]
+
+
 async def test_another_planner_resumes_from_the_same_sqlite_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'planner.db'}"
     async with await open_store(url) as store:

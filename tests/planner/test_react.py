@@ -365,6 +365,31 @@ async def test_events_of_a_full_run_come_in_order() -> None:
     assert events[-1].extra["reason"] == "answer_complete"
 
 
+async def test_a_run_callback_gets_that_runs_events_after_the_planners_own() -> None:
+    order: list[tuple[str, str]] = []
+
+    def broken(event: PlannerEvent) -> None:
+        order.append(("planner", event.event_type))
+        raise RuntimeError("a failing callback must not stop the next one")
+
+    async def per_run(event: PlannerEvent) -> None:
+        order.append(("run", event.event_type))
+
+    llm = ScriptedLLM([call("search_docs", {"text": "x"}), finish("y"), finish("z")])
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), event_callback=broken)
+    first = await planner.run("q", event_callback=per_run)
+    assert isinstance(first, PlannerFinish) and first.payload == "y"
+    kinds = ["step_start", "llm_call", "step_complete", "step_start", "llm_call", "finish"]
+    assert order == [(who, kind) for kind in kinds for who in ("planner", "run")]
+
+    # The run callback belongs to that run only; the planner's stays.
+    order.clear()
+    await planner.run("again")
+    assert order == [("planner", k) for k in ("step_start", "llm_call", "finish")]
+    with pytest.raises(TypeError, match="event_callback must be a function"):
+        await planner.run("q", event_callback="print")  # type: ignore[arg-type]
+
+
 async def test_stream_chunks_from_tools_reach_events_and_the_trajectory() -> None:
     @tool(desc="Stream answer token-by-token")
     async def stream_answer(args: Query, ctx: Any) -> Summary:

@@ -136,6 +136,53 @@ async def test_an_async_callback_sees_chunks_while_the_model_is_still_writing() 
     assert seen == [("Hello ", False), ("world", False), ("", True)]
 
 
+async def test_cancelling_the_run_stops_a_callback_blocked_on_a_chunk() -> None:
+    blocked, writing = asyncio.Event(), asyncio.Event()
+    callback_cancelled = asyncio.Event()
+
+    class StuckWriter:
+        """Streams one piece, then keeps writing until cancelled."""
+
+        def __init__(self) -> None:
+            self.script = ScriptedLLM([DRAFT])
+
+        async def complete(
+            self,
+            *,
+            messages: Sequence[ChatMessage],
+            response_format: Mapping[str, Any] | None = None,
+            stream: bool = False,
+            on_stream_chunk: StreamCallback | None = None,
+        ) -> str | tuple[str, float]:
+            if not stream:
+                return await self.script.complete(messages=messages)
+            assert on_stream_chunk is not None
+            on_stream_chunk("Hello ", False)
+            writing.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never reached")
+
+    async def callback(event: PlannerEvent) -> None:
+        if event.event_type == "llm_stream_chunk":
+            blocked.set()
+            try:  # like a flow node forwarding the piece into a full floe
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                callback_cancelled.set()
+                raise
+
+    planner = ReactPlanner(llm_client=StuckWriter(), catalog=catalog(), stream_final_response=True)
+    run = asyncio.create_task(planner.run("hi", event_callback=callback))
+    await asyncio.wait_for(asyncio.gather(blocked.wait(), writing.wait()), 5)
+    run.cancel()
+    done, _ = await asyncio.wait([run], timeout=5)
+    if not done:  # without the fix the run waits forever on the blocked callback
+        run.cancel()
+        await asyncio.wait([run], timeout=5)
+    assert done == {run} and run.cancelled()
+    assert callback_cancelled.is_set()
+
+
 async def test_a_client_that_does_not_stream_still_gives_one_chunk_and_done() -> None:
     class Plain:
         def __init__(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EventCallback", "PlannerEvent", "PlannerEventType", "emit"]
+__all__ = ["EventCallback", "PlannerEvent", "PlannerEventType", "chain_callbacks", "emit"]
 
 logger = logging.getLogger("penguiflow.planner")
 
@@ -72,3 +72,26 @@ async def emit(callback: EventCallback | None, event: PlannerEvent) -> None:
             await outcome
     except Exception:
         logger.exception("planner event callback failed on %s", event.event_type)
+
+
+def chain_callbacks(*callbacks: EventCallback | None) -> EventCallback | None:
+    """One callback handing each event to every given callback, in order.
+
+    ``None`` entries are skipped; with one callback left it is returned as is,
+    with none ``None``. Each callback is called as by `emit`, so one that
+    fails is logged and the next still gets the event.
+
+    Example:
+        >>> both = chain_callbacks(log_event, None, record_event)  # doctest: +SKIP
+    """
+    present = [callback for callback in callbacks if callback is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+
+    async def chained(event: PlannerEvent) -> None:
+        for callback in present:
+            await emit(callback, event)
+
+    return chained

@@ -43,7 +43,9 @@ from penguiflow.context import Context
 from penguiflow.errors import FlowError, TraceEnded
 from penguiflow.node import Node, NodePolicy
 from penguiflow.planner.errors import PlannerError
+from penguiflow.planner.events import EventCallback, chain_callbacks
 from penguiflow.planner.execution import describe_validation
+from penguiflow.planner.flow_stream import ChunkForwarder, NodeEventCallback, check_event_callback
 from penguiflow.planner.react import ReactPlanner
 from penguiflow.planner.trajectory import PlannerFinish, PlannerPause, to_json_value
 from penguiflow.playbook import PlaybookBuilder, call_playbook
@@ -254,6 +256,8 @@ def planner_node(
     query: QueryGetter | None = None,
     llm_context: ContextGetter | None = None,
     tool_context: ContextGetter | None = None,
+    stream_chunks: bool = False,
+    event_callback: NodeEventCallback | None = None,
 ) -> Node:
     """Wrap a planner in a flow node: one planner run per message.
 
@@ -276,6 +280,12 @@ def planner_node(
       (any trace) to continue it. The planner must still hold the paused run:
       pass one planner instance, or a factory whose planners share a
       ``state_store``. A resume from another tenant than the pause's is refused.
+    * **Streaming** (``stream_chunks=True``, off by default): the streamed
+      answer and the tools' chunks go where the outcome goes, before it, as
+      chunks of the message's trace (`penguiflow.planner.flow_stream`); a
+      payload-only message then fails before the planner runs.
+    * **Events**: ``event_callback(event, origin)`` (sync or async) receives
+      every `PlannerEvent` of each run, after the planner's own ``event_callback``.
     * **Cancellation**: the run is awaited inside the node, so ``flow.cancel``,
       the policy's ``timeout_s`` and ``flow.stop`` interrupt it (the running
       tool sees ``CancelledError``). Failures (a bad payload, a factory error)
@@ -290,13 +300,18 @@ def planner_node(
         query: ``payload -> str``.
         llm_context: ``FlowOrigin -> mapping | None`` (must be JSON-serialisable).
         tool_context: ``FlowOrigin -> mapping | None``; must not use the key ``"flow"``.
+        stream_chunks: Forward the answer and tool chunks into the flow's trace.
+        event_callback: ``(PlannerEvent, FlowOrigin) -> None`` (or awaitable),
+            called for every event of every run; a failing call is logged.
 
     Returns:
         The node, ready for ``create(...)``.
 
     Raises:
         TypeError: ``planner_or_factory`` is neither a planner nor a plain
-            function, an extractor is not callable, or ``policy`` is not a NodePolicy.
+            function, an extractor is not callable, ``policy`` is not a
+            NodePolicy, ``stream_chunks`` is not a bool, or ``event_callback``
+            cannot be called with two arguments.
         ValueError: ``name`` is empty.
 
     Example:
@@ -307,26 +322,51 @@ def planner_node(
     query_of = _extractor(query, "query", default_query, name)
     llm_context_of = _extractor(llm_context, "llm_context", default_llm_context, name)
     tool_context_of = _extractor(tool_context, "tool_context", None, name)
+    if not isinstance(stream_chunks, bool):
+        raise TypeError(
+            f"planner_node {name!r}: stream_chunks must be a bool; got {stream_chunks!r}"
+        )
+    on_event = check_event_callback(event_callback, name)
     pause_tenants: dict[str, str | None] = {}
+
+    async def start(
+        planner: ReactPlanner, origin: FlowOrigin, callback: EventCallback | None
+    ) -> PlannerFinish | PlannerPause:
+        payload = origin.payload
+        tools = _tool_context(tool_context_of(origin) if tool_context_of else None, origin)
+        if isinstance(payload, PlannerResume):
+            _claim_pause(pause_tenants, payload.resume_token, origin)
+            return await planner.resume(
+                payload.resume_token,
+                payload.user_input,
+                tool_context=tools,
+                event_callback=callback,
+            )
+        return await planner.run(
+            query_of(payload),
+            llm_context=llm_context_of(origin),
+            tool_context=tools,
+            trace_id=origin.trace_id,
+            event_callback=callback,
+        )
 
     async def run_planner(item: Any, ctx: Context) -> Any:
         message = item if isinstance(item, Message) else ctx.message
         payload = item.payload if isinstance(item, Message) else item
         origin = FlowOrigin(payload=payload, message=message, node_name=name, _ctx=ctx)
-        planner = get_planner()
-        tools = _tool_context(tool_context_of(origin) if tool_context_of else None, origin)
-        if isinstance(payload, PlannerResume):
-            _claim_pause(pause_tenants, payload.resume_token, origin)
-            result = await planner.resume(
-                payload.resume_token, payload.user_input, tool_context=tools
-            )
-        else:
-            result = await planner.run(
-                query_of(payload),
-                llm_context=llm_context_of(origin),
-                tool_context=tools,
-                trace_id=origin.trace_id,
-            )
+        forwarder = ChunkForwarder(ctx, message, name) if stream_chunks else None
+        callback = chain_callbacks(
+            (lambda event: on_event(event, origin)) if on_event is not None else None,
+            forwarder.on_event if forwarder is not None else None,
+        )
+        try:
+            result = await start(get_planner(), origin, callback)
+        except Exception:
+            if forwarder is not None:
+                await forwarder.close()  # end the streams before the node fails
+            raise
+        if forwarder is not None:
+            await forwarder.close()
         if isinstance(result, PlannerPause):
             pause_tenants[result.resume_token] = origin.tenant
         outcome = PlannerOutcome.from_result(result)

@@ -17,6 +17,7 @@ from typing import Any
 
 from penguiflow.planner.cost import CostTracker
 from penguiflow.planner.errors import PlannerError
+from penguiflow.planner.events import EventCallback
 from penguiflow.planner.trajectory import Step, Trajectory
 
 __all__ = ["PauseBook", "ResumeError", "RunState"]
@@ -30,7 +31,12 @@ class ResumeError(PlannerError, LookupError):
 
 @dataclass(slots=True)
 class RunState:
-    """Everything about a run in progress (JSON-safe except ``tool_context``)."""
+    """Everything about a run in progress.
+
+    JSON-safe and saved on pause, except ``tool_context`` and ``callback``: a
+    resume brings its own (``callback`` is the planner's and the call's event
+    callbacks, chained).
+    """
 
     trace_id: str
     trajectory: Trajectory
@@ -44,6 +50,7 @@ class RunState:
     cost: CostTracker = field(default_factory=CostTracker)
     paused_step: Step | None = None
     memory_key: str | None = None
+    callback: EventCallback | None = field(default=None, repr=False, compare=False)
 
     @property
     def elapsed_s(self) -> float:

@@ -35,7 +35,7 @@ from penguiflow.catalog import NodeSpec
 from penguiflow.planner.actions import action_schema
 from penguiflow.planner.context import PauseRequested, ToolContext, check_llm_context
 from penguiflow.planner.conversation import Conversation
-from penguiflow.planner.events import EventCallback, PlannerEvent, emit
+from penguiflow.planner.events import EventCallback, PlannerEvent, chain_callbacks, emit
 from penguiflow.planner.execution import Outcome, ToolRunner
 from penguiflow.planner.litellm_client import LiteLLMClient
 from penguiflow.planner.llm import JSONLLMClient
@@ -117,7 +117,8 @@ class ReactPlanner:
         planning_hints: Guidance and limits for planning (`PlanningHints`).
         state_store: A `penguiflow.state.StateStore` keeping paused runs, so
             another process can resume them.
-        event_callback: Receives every `PlannerEvent` (sync or async).
+        event_callback: Receives every `PlannerEvent` (sync or async); ``run`` and
+            ``resume`` take one more for a single run.
         repair_attempts: Invalid replies repaired per step before giving up.
         max_parallel: Most branches of a parallel step running at once (a step may
             have more; `PlanningHints.max_parallel` caps how many it may have).
@@ -277,6 +278,7 @@ class ReactPlanner:
         tool_context: Mapping[str, Any] | None = None,
         trace_id: str | None = None,
         memory_key: MemoryKey | None = None,
+        event_callback: EventCallback | None = None,
     ) -> PlannerResult:
         """Plan and act on ``query`` until an answer, a limit, or a pause.
 
@@ -287,10 +289,12 @@ class ReactPlanner:
             trace_id: Id of the run (``ctx.trace_id`` of its tools, ``metadata["trace_id"]``);
                 a fresh one by default, the flow's trace when run from a flow node.
             memory_key: The conversation session (with ``short_term_memory``).
+            event_callback: Also receives this run's events, after the planner's own.
 
         Raises:
             TypeError: ``query`` is not a non-empty string, ``llm_context`` is not
-                JSON-serialisable, or ``tool_context`` is not a mapping.
+                JSON-serialisable, ``tool_context`` is not a mapping, or
+                ``event_callback`` is not callable.
             MemoryKeyRequired: Memory requires a key and the run has none.
             MemoryBudgetExceeded: ``overflow_policy="error"`` refused to keep the
                 turn (the finished run is the error's ``result``).
@@ -310,6 +314,7 @@ class ReactPlanner:
             trajectory=Trajectory(query=query, llm_context=context),
             tool_context=dict(tool_context or {}),
             memory_key=key.composite() if key is not None else None,
+            callback=self._callback(event_callback),
         )
         if self._filtered:
             await self._event(state, "tools_filtered", extra={"filtered": sorted(self._filtered)})
@@ -322,21 +327,26 @@ class ReactPlanner:
         *,
         tool_context: Mapping[str, Any] | None = None,
         memory_key: MemoryKey | None = None,
+        event_callback: EventCallback | None = None,
     ) -> PlannerResult:
         """Continue a paused run; the paused tool's step observes ``user_input``.
 
         With short-term memory, pass the ``memory_key`` the run started with.
+        ``event_callback`` receives the resumed run's events, as for `run`.
 
         Raises:
+            TypeError: ``event_callback`` is not callable.
             ResumeError: Unknown or already used token.
             MemoryKeyError: ``memory_key`` is not the paused run's session (the
                 token stays valid).
         """
+        callback = self._callback(event_callback)
         key = None
         if self._conversation is not None:
             saved = await self._pauses.peek(token)
             key = self._conversation.key_for_resume(saved.memory_key, memory_key, tool_context)
         state = await self._pauses.take(token, dict(tool_context) if tool_context else None)
+        state.callback = callback
         step = state.paused_step
         state.paused_step = None
         if step is not None:
@@ -360,9 +370,15 @@ class ReactPlanner:
         if self._conversation is not None:
             await self._conversation.sessions.close()
 
+    def _callback(self, extra: EventCallback | None) -> EventCallback | None:
+        given: Any = extra  # checked at run time: callers may pass anything
+        if given is not None and (not callable(given) or isinstance(given, type)):
+            raise TypeError(f"event_callback must be a function; got {given!r:.80}")
+        return chain_callbacks(self.event_callback, extra)
+
     # -- the loop ------------------------------------------------------------
     async def _drive(self, state: RunState, key: MemoryKey | None = None) -> PlannerResult:
-        llm = LLMCaller(self._client, "main", state.cost, self.event_callback)
+        llm = LLMCaller(self._client, "main", state.cost, state.callback)
         llm.tokens_used = state.tokens
         notes: dict[str, Any] = {}  # extra finish metadata from the side calls
         remembered = await self._conversation.system_message(key) if self._conversation else []
@@ -468,7 +484,7 @@ class ReactPlanner:
             decision.calls,
             lambda name: self._ctx(state, step, name),
             max_parallel=self.max_parallel,
-            callback=self.event_callback,
+            callback=state.callback,
             step=len(state.trajectory.steps),
         )
         branches = [
@@ -512,7 +528,7 @@ class ReactPlanner:
             chunk = {"seq": seq, "text": text, "done": done, "meta": to_json_value(meta)}
             step.streams.setdefault(stream_id, []).append(chunk)
             await emit(
-                self.event_callback,
+                state.callback,
                 PlannerEvent(
                     "stream_chunk",
                     trajectory_step=index,
@@ -568,12 +584,12 @@ class ReactPlanner:
         return PlannerFinish(reason=reason, payload=payload, metadata=metadata)
 
     async def _event(self, state: RunState, event_type: str, **fields: Any) -> None:
-        if self.event_callback is None:
+        if state.callback is None:
             return
         steps = state.trajectory.steps
         thought = steps[-1].action.get("thought") if steps else None
         await emit(
-            self.event_callback,
+            state.callback,
             PlannerEvent(
                 event_type, ts=time.time(), trajectory_step=len(steps), thought=thought, **fields
             ),

@@ -11,7 +11,9 @@ the draft stays the payload and ``metadata["stream_error"]`` says why.
 
 ``on_stream_chunk`` callbacks are synchronous, so pieces go through a queue
 drained by a task that awaits the event callback: events arrive while the
-model is still writing, and never out of order.
+model is still writing, and never out of order. A cancelled run cancels that
+task too rather than wait for it: a callback may be blocked (on a full floe,
+when a flow node forwards the pieces) and nothing would wake it.
 """
 
 from __future__ import annotations
@@ -83,18 +85,27 @@ async def stream_final_answer(
     pumping = asyncio.create_task(pump())
     error: str | None = None
     text = ""
+    cancelled = False
     try:
         text = await main(messages, step=step, on_stream_chunk=on_chunk)
         if not text.strip():
             error = "the answer writer returned no text"
     except LLMError as exc:
         error = f"streaming the final answer failed: {exc}"
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
     finally:
-        if not seen["done"]:
-            if text and error is None and not seen["pieces"]:
-                queue.put_nowait((text, False, None))  # a client that ignored stream=True
-            queue.put_nowait(("", True, error))
-        queue.put_nowait(None)
+        if cancelled:
+            # The run is being torn down (cancelled, timed out): stop the pump instead of
+            # waiting for a callback that may be blocked, for instance on a full floe.
+            pumping.cancel()
+        else:
+            if not seen["done"]:
+                if text and error is None and not seen["pieces"]:
+                    queue.put_nowait((text, False, None))  # a client that ignored stream=True
+                queue.put_nowait(("", True, error))
+            queue.put_nowait(None)
         await pumping
     if error is not None:
         notes["stream_error"] = error
