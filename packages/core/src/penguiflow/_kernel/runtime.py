@@ -299,18 +299,24 @@ class FlowRuntime:
         self.hub.dispatch(event)
 
     async def report_failure(self, error: FlowError) -> None:
-        """Deliver ``error`` to Rookery (error mode) or log it."""
+        """Deliver ``error`` to Rookery (error mode) or log it.
+
+        An egress node's error travels on that node's own Rookery floe, so it
+        reaches a trace-scoped fetch after the chunks the node sent before failing.
+        """
         if self.stopping:
             return  # a node interrupted by stop() did not fail; there is nobody to tell
+        node = self.graph.node_named(error.node_name) if error.node_name else None
         self.emit_event(
             "node_failed",
-            self.graph.node_named(error.node_name) if error.node_name else None,
+            node,
             error.trace_id,
             attempt=int(error.metadata.get("attempts", 1)) - 1,
             extra={"code": error.code.value, "error": error.to_payload()},
         )
         if self.emit_errors_to_rookery:
-            await self.deliver(self.runtime_floe, error)
+            floe = self.rookery_floes.get(node) if node is not None else None
+            await self.deliver(floe or self.runtime_floe, error)
         else:
             logger.error(
                 "node %r failed for trace %r [%s]: %s",

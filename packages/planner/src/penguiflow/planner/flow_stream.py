@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 from penguiflow.context import Context
 from penguiflow.errors import TraceCancelled
@@ -45,16 +45,17 @@ from penguiflow.planner.events import PlannerEvent
 from penguiflow.planner.stream_answer import STREAM_EVENT
 from penguiflow.types import Message
 
-if TYPE_CHECKING:  # flows imports this module
-    from penguiflow.planner.flows import FlowOrigin
-
 __all__ = ["ChunkForwarder", "NodeEventCallback", "StreamKind", "check_event_callback"]
 
 StreamKind = Literal["answer", "tool"]
 """``meta["kind"]`` of a forwarded chunk."""
 
-NodeEventCallback = Callable[[PlannerEvent, "FlowOrigin"], Awaitable[None] | None]
-"""``(event, origin) -> None`` or an awaitable: a planner node's event callback."""
+NodeEventCallback = Callable[[PlannerEvent, Any], Awaitable[None] | None]
+"""``(event, origin) -> None`` or an awaitable: a planner node's event callback.
+
+``origin`` is the run's `penguiflow.planner.flows.FlowOrigin` (typed ``Any``
+here because `penguiflow.planner.flows` imports this module).
+"""
 
 _TOOL_CHUNK = "stream_chunk"
 _TOOL_CALL_ENDS = frozenset({"step_complete", "branch_complete", "tool_error"})
