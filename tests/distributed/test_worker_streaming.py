@@ -72,7 +72,6 @@ async def test_chunks_reach_the_owner_while_the_worker_node_still_runs(
     assert rest[3].payload == "answer"
     await asyncio.wait_for(owner.wait_idle(message.trace_id), WAIT_S)
     assert owner._runtime.rookery.qsize() == 0  # nothing twice
-    assert worker.processed == 1
 
 
 async def test_cancel_reaches_a_worker_node_while_it_streams(
@@ -153,7 +152,7 @@ async def test_a_full_downstream_floe_holds_chunks_back_without_dropping_any(
     # talk -> sink holds two messages and sink one: with 26 outputs the owner's
     # deliveries must wait for room (and the worker goes on), never drop.
     owner = await running(flow(message_bus=owner_bus, worker_nodes=["talk"], queue_maxsize=2))
-    worker = await running(RemoteWorker(flow(), "talk", worker_bus))
+    await running(RemoteWorker(flow(), "talk", worker_bus))
     message = _message()
     await owner.emit(message)
     await asyncio.wait_for(talk_done.wait(), WAIT_S)
@@ -164,7 +163,6 @@ async def test_a_full_downstream_floe_holds_chunks_back_without_dropping_any(
     assert [(c.seq, c.text) for c in chunks] == [(i, f"t{i}") for i in range(count)]
     assert seen[-1] == "answer" and len(seen) == count + 1
     assert [item.payload for item in got] == seen
-    assert worker.processed == 1
 
 
 class _TwiceBus:
