@@ -27,9 +27,10 @@ backpressure and trace accounting stay the runtime's own:
   position in the request, so the owner's floes get a request's outputs in
   emission order, each once: positions already routed (a redelivered part,
   or a rerun of the request on another worker after the first died) are
-  skipped. A worker-numbered chunk is numbered again by the owner's
-  sequencer, so ``seq`` stays gap-free per stream however many invocations
-  and workers feed it.
+  skipped. A chunk made by ``ctx.emit_chunk`` is built again in the owner's
+  sequencer (an automatic ``seq`` numbered afresh, an explicit one kept), so
+  ``seq`` stays gap-free per stream however many invocations and workers
+  feed it.
 * Backpressure: routing waits while a target floe is full, like a local
   node's emit, and the reader does not take the next reply meanwhile (for
   any trace of this node). The worker is not held back: it keeps running
@@ -74,7 +75,7 @@ from penguiflow.distributed._bus_calls import (
 )
 from penguiflow.distributed._names import control_topic, new_id, node_topic, reply_topic
 from penguiflow.distributed._wire import (
-    RENUMBER,
+    EMITTED_CHUNK,
     REPLY_PART,
     ROOKERY_TARGET,
     RUNTIME_TARGET,
@@ -293,17 +294,18 @@ class WorkerNodeProxy:
             if position < entry.routed:
                 continue  # routed from an earlier copy: a redelivery, or a rerun elsewhere
             item = decode_item(output.get("item"), self.models)
-            if output.get(RENUMBER):
-                item = self._renumber(item)
+            how = output.get(EMITTED_CHUNK)
+            if how is not None:
+                item = self._sequence(item, explicit=how == "explicit")
             entry.routed = position + 1
             await self._route(str(output.get("to")), item, entry)
 
-    def _renumber(self, chunk_message: Any) -> Any:
-        """Give a worker-numbered chunk its place in the owner's stream (gap-free seq)."""
+    def _sequence(self, chunk_message: Any, *, explicit: bool) -> Any:
+        """Build an emitted chunk again in the owner's sequencer (its place in the stream)."""
         if not isinstance(chunk_message, Message) or not isinstance(
             chunk_message.payload, StreamChunk
         ):
-            raise WireError("the reply marks an item that is not a chunk for renumbering")
+            raise WireError("the reply marks an item that is not a chunk as an emitted chunk")
         state = self.runtime.traces.get(chunk_message.trace_id)
         if state is None or state.cancelled:
             # Never open a stream counter for a trace that is gone.
@@ -313,7 +315,7 @@ class WorkerNodeProxy:
             chunk_message,
             chunk.text,
             stream_id=chunk.stream_id,
-            seq=None,
+            seq=chunk.seq if explicit else None,
             done=chunk.done,
             meta=chunk.meta,
         )

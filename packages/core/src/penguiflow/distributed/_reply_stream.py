@@ -19,11 +19,14 @@ as *parts* of its reply:
   complete and returns what was not sent yet: that goes into the final
   reply, published after every part. A node that emits nothing before it
   returns therefore sends one reply, as before streaming.
-* A chunk whose ``seq`` the worker numbered itself is marked ``renumber``:
-  the owner numbers it again with its own sequencer, so a stream fed by
-  several invocations (a controller's hops, a trace's messages on several
-  workers) counts on without gaps, as in process. A ``seq`` the node chose
-  is kept (`MarkingSequencer` tells them apart).
+* A chunk made by ``ctx.emit_chunk`` is marked with how its ``seq`` was
+  chosen (``auto`` or ``explicit``), and the owner builds it again in its
+  own sequencer: an automatic ``seq`` is numbered afresh there, an explicit
+  one is kept and moves the owner's counter, exactly as in process. So a
+  stream fed by several invocations (a controller's hops, a trace's
+  messages on several workers) counts on without gaps. A chunk the node
+  built by hand or forwards is not the sequencer's business and travels as
+  it is (`MarkingSequencer` tells them apart).
 
 Nothing here waits for the owner: the bus stores the parts, and a busy owner
 reads them when its floes have room. The request is still acknowledged only
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from penguiflow._kernel.context import NodeHost
 from penguiflow._kernel.runtime import FlowRuntime
@@ -48,6 +51,7 @@ from penguiflow.types import Message, StreamChunk
 
 __all__ = [
     "MAX_PART_OUTPUTS",
+    "ChunkSeq",
     "MarkingSequencer",
     "PartSender",
     "PublishPart",
@@ -58,6 +62,9 @@ MAX_PART_OUTPUTS = 200
 """Outputs one reply part carries at most (keeps bus messages small)."""
 
 _ABORT_WAIT_S = 5.0
+
+ChunkSeq = Literal["auto", "explicit"]
+"""How ``ctx.emit_chunk`` numbered a chunk."""
 
 PublishPart = Callable[[int, list[dict[str, Any]]], Awaitable[None]]
 """``publish(first, outputs)``: store one reply part on the bus."""
@@ -86,14 +93,14 @@ class TappedNodeWorker(NodeWorker):
 
 
 class MarkingSequencer(StreamSequencer):
-    """A `StreamSequencer` that remembers the chunks whose ``seq`` it chose itself."""
+    """A `StreamSequencer` that remembers how it numbered each chunk it built."""
 
-    __slots__ = ("_auto",)
+    __slots__ = ("_built",)
 
     def __init__(self) -> None:
         super().__init__()
-        # id -> chunk: holding the chunk keeps its id from being reused meanwhile.
-        self._auto: dict[int, StreamChunk] = {}
+        # id -> (chunk, how): holding the chunk keeps its id from being reused meanwhile.
+        self._built: dict[int, tuple[StreamChunk, ChunkSeq]] = {}
 
     def build(
         self,
@@ -105,23 +112,24 @@ class MarkingSequencer(StreamSequencer):
         done: bool,
         meta: dict[str, Any] | None,
     ) -> Message:
-        """Build the chunk's envelope (see `StreamSequencer.build`), noting an automatic seq."""
+        """Build the chunk's envelope (see `StreamSequencer.build`) and remember it."""
         message = super().build(parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta)
-        if seq is None:
-            chunk: StreamChunk = message.payload
-            self._auto[id(chunk)] = chunk
+        chunk: StreamChunk = message.payload
+        self._built[id(chunk)] = (chunk, "auto" if seq is None else "explicit")
         return message
 
-    def numbered_here(self, item: Any) -> bool:
-        """Whether ``item`` is a chunk envelope whose ``seq`` this sequencer chose.
+    def built(self, item: Any) -> ChunkSeq | None:
+        """How this sequencer numbered ``item``'s chunk, or ``None`` if it did not build it.
 
-        Chunks the node numbered explicitly, built by hand or received from
-        upstream are not: their ``seq`` travels as it is.
+        A chunk built by hand or received from upstream and forwarded was
+        not built here: its ``seq`` is not the sequencer's business. Asks
+        once per chunk (the record is dropped).
         """
         if not isinstance(item, Message) or not isinstance(item.payload, StreamChunk):
-            return False
+            return None
         chunk = item.payload
-        return self._auto.pop(id(chunk), None) is chunk
+        found = self._built.pop(id(chunk), None)
+        return found[1] if found is not None and found[0] is chunk else None
 
 
 class PartSender:

@@ -25,9 +25,10 @@ A worker answers a request on the owner's reply topic with zero or more
 
 where ``first`` is the position of the message's first output among all
 outputs of the request (so a receiver skips the ones it already has), and an
-output is ``{"to": target, "item": item}`` plus ``"renumber": true`` on a
-chunk whose ``seq`` the receiver numbers again (see
-``penguiflow.distributed._reply_stream``).
+output is ``{"to": target, "item": item}``, plus ``"chunk": "auto"`` or
+``"chunk": "explicit"`` on a chunk the node made with ``ctx.emit_chunk``
+(with an automatic or an explicit ``seq``): the receiver passes it through
+its own stream sequencer (see ``penguiflow.distributed._reply_stream``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from penguiflow.node import Node
 from penguiflow.types import Headers, Message
 
 __all__ = [
-    "RENUMBER",
+    "EMITTED_CHUNK",
     "REPLY_PART",
     "ROOKERY_TARGET",
     "RUNTIME_TARGET",
@@ -61,8 +62,8 @@ RUNTIME_TARGET = "@runtime"
 """Reply output target: runtime-made results (FlowErrors, deadline answers)."""
 REPLY_PART = "part"
 """Reply body flag: a part sent while the node runs (the request is not answered yet)."""
-RENUMBER = "renumber"
-"""Reply output flag: a chunk the worker numbered itself; the owner numbers it again."""
+EMITTED_CHUNK = "chunk"
+"""Reply output key: how ``ctx.emit_chunk`` numbered the chunk, ``"auto"`` or ``"explicit"``."""
 
 _MODEL_KEY = "__pf_model__"
 

@@ -64,7 +64,7 @@ from penguiflow.distributed._reply_stream import (
     TappedNodeWorker,
 )
 from penguiflow.distributed._wire import (
-    RENUMBER,
+    EMITTED_CHUNK,
     REPLY_PART,
     ROOKERY_TARGET,
     RUNTIME_TARGET,
@@ -136,7 +136,7 @@ class _Slot:
             floe.remove_if(_always)
         runtime.traces.release_all()
         self.events.clear()
-        # A fresh sequencer per request: the owner numbers the chunks of its streams.
+        # A fresh sequencer per request: the owner's sequencer numbers the streams.
         self.streams = runtime.streams = MarkingSequencer()
         self.worker.task = asyncio.current_task()
         trace_id = trace_of(item)
@@ -174,8 +174,9 @@ class _Slot:
                     error = remote_error(self.node, out_trace, str(exc))
                     output = {"to": RUNTIME_TARGET, "item": encode_item(error, where)}
                 else:
-                    if self.streams.numbered_here(out):
-                        output[RENUMBER] = True
+                    how = self.streams.built(out)
+                    if how is not None:
+                        output[EMITTED_CHUNK] = how
                 outputs.append(output)
         return outputs
 
