@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from penguiflow import PenguiFlow
-from penguiflow.bus import InMemoryBus
+from penguiflow.bus import InMemoryBus, MessageBus, open_bus
 from penguiflow.distributed import RemoteWorker
 
 
@@ -18,6 +19,30 @@ async def memory_bus() -> AsyncIterator[InMemoryBus]:
     bus = InMemoryBus()
     yield bus
     await bus.close()
+
+
+@pytest.fixture(params=["memory", "redis", "nats"])
+async def bus_pair(request: pytest.FixtureRequest) -> AsyncIterator[tuple[MessageBus, MessageBus]]:
+    """``(owner_bus, worker_bus)`` on each backend: one shared in-memory bus, or two
+    connections to the real Redis / NATS server under a fresh prefix (skip or fail
+    when the server is unreachable, as the service fixtures say)."""
+    if request.param == "memory":
+        bus = InMemoryBus()
+        yield bus, bus
+        await bus.close()
+        return
+    url = request.getfixturevalue(f"{request.param}_url")
+    token = uuid.uuid4().hex[:10]
+    options: dict[str, Any] = (
+        {"prefix": f"pftest-{token}"}
+        if request.param == "redis"
+        else {"stream_prefix": f"PFTEST_{token}"}
+    )
+    owner_bus = await open_bus(url, **options)
+    worker_bus = await open_bus(url, **options)
+    yield owner_bus, worker_bus
+    await worker_bus.close()
+    await owner_bus.destroy()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -18,6 +18,28 @@ backpressure and trace accounting stay the runtime's own:
   worker recorded are replayed to the middlewares (so history and metrics
   look the same as in-process), and only then is the request's trace count
   released and the reply acknowledged.
+* While the node runs, the worker streams its outputs (``ctx.emit_chunk``
+  and ``ctx.emit``) as reply *parts* (see
+  ``penguiflow.distributed._reply_stream``); the final reply carries the
+  rest. The reader routes a part like a reply's outputs but keeps the
+  request pending, so the trace stays busy until the final reply. Replies
+  are handled one at a time, in topic order, and each output carries its
+  position in the request, so the owner's floes get a request's outputs in
+  emission order, each once: positions already routed (a redelivered part,
+  or a rerun of the request on another worker after the first died) are
+  skipped. A chunk made by ``ctx.emit_chunk`` is built again in the owner's
+  sequencer (an automatic ``seq`` numbered afresh, an explicit one kept), so
+  ``seq`` stays gap-free per stream however many invocations and workers
+  feed it.
+* Backpressure: routing waits while a target floe is full, like a local
+  node's emit, and the reader does not take the next reply meanwhile (for
+  any trace of this node). The worker is not held back: it keeps running
+  and publishing, the bus keeps the replies, and its request is
+  acknowledged once the final reply is stored, however slow the owner. A
+  reply the owner holds longer than its reply group's ``ack_wait_s`` (30 s)
+  is delivered again and skipped by position. A gap in the positions
+  (replies trimmed by the topic's retention before the owner read them)
+  fails the trace with a ``REMOTE_ERROR``.
 * A reply for a request that is no longer pending is a duplicate (the
   request was redelivered to a second worker after the first one died or
   ran past ``ack_wait_s``) or belongs to a cancelled trace: it is
@@ -53,6 +75,8 @@ from penguiflow.distributed._bus_calls import (
 )
 from penguiflow.distributed._names import control_topic, new_id, node_topic, reply_topic
 from penguiflow.distributed._wire import (
+    EMITTED_CHUNK,
+    REPLY_PART,
     ROOKERY_TARGET,
     RUNTIME_TARGET,
     WireError,
@@ -64,7 +88,7 @@ from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
 from penguiflow.events import FLOW_EVENT_TYPES, FlowEventType
 from penguiflow.graph import FlowGraph
 from penguiflow.node import Node
-from penguiflow.types import FinalAnswer, Message
+from penguiflow.types import FinalAnswer, Message, StreamChunk
 
 __all__ = ["WorkerNodeProxy", "check_worker_nodes"]
 
@@ -78,6 +102,10 @@ _OWNER_EVENTS = frozenset({"node_failed"})
 class _Pending:
     trace_id: str | None
     item: Any
+    routed: int = 0
+    """Outputs of the request routed so far (the next expected position)."""
+    broken: bool = False
+    """A reply part was unreadable: reported once, the rest of the stream is skipped."""
 
 
 class WorkerNodeProxy:
@@ -218,33 +246,79 @@ class WorkerNodeProxy:
             await ack_quietly(delivery)  # another owning process's reply
             return
         body = delivery.envelope.body
-        entry = self.pending.pop(str(body.get("request")), None)
+        request_id = str(body.get("request"))
+        final = not body.get(REPLY_PART)
+        entry = self.pending.pop(request_id, None) if final else self.pending.get(request_id)
         if entry is None:
             # A redelivered request answered twice, or a trace cancelled meanwhile.
-            self.discarded += 1
-            self.runtime.emit_event(
-                "remote_discarded",
-                self.node,
-                delivery.envelope.headers.get("trace_id") or None,
-                extra={"request_id": body.get("request"), "worker": body.get("worker")},
-            )
+            if final:
+                self.discarded += 1
+                self.runtime.emit_event(
+                    "remote_discarded",
+                    self.node,
+                    delivery.envelope.headers.get("trace_id") or None,
+                    extra={"request_id": body.get("request"), "worker": body.get("worker")},
+                )
             await ack_quietly(delivery)
             return
         try:
-            self._replay(body.get("events"), entry.trace_id, body.get("worker"))
-            for output in body.get("outputs") or ():
-                item = decode_item(output.get("item"), self.models)
-                await self._route(str(output.get("to")), item, entry)
+            if final:
+                self._replay(body.get("events"), entry.trace_id, body.get("worker"))
+            await self._route_outputs(body, entry)
         except TraceCancelled:
             pass
-        except (WireError, TypeError, AttributeError) as exc:
+        except (WireError, TypeError, ValueError, AttributeError) as exc:
+            entry.broken = True
             await self._fail(entry.trace_id, entry.item, f"unreadable reply: {exc}", done=False)
         finally:
-            self._finish(entry.trace_id)
+            if final:
+                self._finish(entry.trace_id)
         # The outputs are routed: acknowledge without holding up the next reply.
         task = asyncio.get_running_loop().create_task(ack_quietly(delivery))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _route_outputs(self, body: dict[str, Any], entry: _Pending) -> None:
+        """Route the reply's outputs the request has not routed yet, in order."""
+        if entry.broken:
+            return  # already reported; the rest of its stream is not trusted
+        first = body.get("first", 0)
+        if type(first) is not int or first < 0:
+            raise WireError(f"the reply's 'first' is {first!r}, not a position")
+        if first > entry.routed:
+            raise WireError(
+                f"outputs {entry.routed}..{first - 1} of the request never arrived "
+                "(trimmed from the reply topic?)"
+            )
+        for position, output in enumerate(body.get("outputs") or (), start=first):
+            if position < entry.routed:
+                continue  # routed from an earlier copy: a redelivery, or a rerun elsewhere
+            item = decode_item(output.get("item"), self.models)
+            how = output.get(EMITTED_CHUNK)
+            if how is not None:
+                item = self._sequence(item, explicit=how == "explicit")
+            entry.routed = position + 1
+            await self._route(str(output.get("to")), item, entry)
+
+    def _sequence(self, chunk_message: Any, *, explicit: bool) -> Any:
+        """Build an emitted chunk again in the owner's sequencer (its place in the stream)."""
+        if not isinstance(chunk_message, Message) or not isinstance(
+            chunk_message.payload, StreamChunk
+        ):
+            raise WireError("the reply marks an item that is not a chunk as an emitted chunk")
+        state = self.runtime.traces.get(chunk_message.trace_id)
+        if state is None or state.cancelled:
+            # Never open a stream counter for a trace that is gone.
+            raise TraceCancelled(chunk_message.trace_id)
+        chunk = chunk_message.payload
+        return self.runtime.streams.build(
+            chunk_message,
+            chunk.text,
+            stream_id=chunk.stream_id,
+            seq=chunk.seq if explicit else None,
+            done=chunk.done,
+            meta=chunk.meta,
+        )
 
     async def _route(self, target: str, item: Any, entry: _Pending) -> None:
         runtime = self.runtime

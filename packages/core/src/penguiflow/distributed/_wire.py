@@ -16,6 +16,19 @@ An item on the wire is one of::
     {"kind": "message", "message": {headers, trace_id, ts, deadline_s, meta}, "payload": value}
     {"kind": "error", "error": FlowError.to_payload()}
     {"kind": "payload", "payload": value}
+
+A worker answers a request on the owner's reply topic with zero or more
+*parts*, published while the node runs, then one *final* reply::
+
+    {"request": id, "part": true, "first": n, "outputs": [output, ...], "worker": name}
+    {"request": id, "first": n, "outputs": [output, ...], "events": [...], "worker": name}
+
+where ``first`` is the position of the message's first output among all
+outputs of the request (so a receiver skips the ones it already has), and an
+output is ``{"to": target, "item": item}``, plus ``"chunk": "auto"`` or
+``"chunk": "explicit"`` on a chunk the node made with ``ctx.emit_chunk``
+(with an automatic or an explicit ``seq``): the receiver passes it through
+its own stream sequencer (see ``penguiflow.distributed._reply_stream``).
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ from penguiflow.node import Node
 from penguiflow.types import Headers, Message
 
 __all__ = [
+    "EMITTED_CHUNK",
+    "REPLY_PART",
     "ROOKERY_TARGET",
     "RUNTIME_TARGET",
     "WireError",
@@ -45,6 +60,10 @@ ROOKERY_TARGET = "@rookery"
 """Reply output target: the node's floe to Rookery."""
 RUNTIME_TARGET = "@runtime"
 """Reply output target: runtime-made results (FlowErrors, deadline answers)."""
+REPLY_PART = "part"
+"""Reply body flag: a part sent while the node runs (the request is not answered yet)."""
+EMITTED_CHUNK = "chunk"
+"""Reply output key: how ``ctx.emit_chunk`` numbered the chunk, ``"auto"`` or ``"explicit"``."""
 
 _MODEL_KEY = "__pf_model__"
 

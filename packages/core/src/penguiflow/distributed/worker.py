@@ -15,11 +15,13 @@ Design notes.
   The owner routes the first reply per request and drops the others, so a
   result reaches Rookery exactly once.
 * A worker runs the node exactly like the in-process runtime does (the same
-  `NodeWorker`, with the node's policy: validation, timeout, retries) on a
-  private runtime whose floes it empties after each request: what the node
-  returned or emitted, per successor, is the reply, together with the
-  events the runtime recorded (replayed to the owner's middlewares) and any
-  FlowError (delivered or logged by the owner, by its own settings).
+  `NodeWorker` loop, with the node's policy: validation, timeout, retries)
+  on a private runtime whose floes it empties as the node emits: what the
+  node emits while it runs (``ctx.emit_chunk``, ``ctx.emit``) is published
+  at once as reply parts, in order, and the final reply carries the rest
+  (the returned value, any FlowError — delivered or logged by the owner, by
+  its own settings) with the events the runtime recorded (replayed to the
+  owner's middlewares). See ``penguiflow.distributed._reply_stream``.
 * Every worker also reads the namespace's control topic (an ephemeral group
   of its own): a cancel notice interrupts the trace's processing, and later
   deliveries of that trace are acknowledged without running.
@@ -32,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,7 +42,6 @@ from pydantic import BaseModel
 from penguiflow._kernel.context import NodeHost
 from penguiflow._kernel.floe import Floe
 from penguiflow._kernel.runtime import FlowRuntime, trace_of
-from penguiflow._kernel.worker import NodeWorker
 from penguiflow.bus.base import BusEnvelope, BusError, Delivery, MessageBus, Subscription
 from penguiflow.distributed._bus_calls import (
     PUBLISH_PATIENCE_S,
@@ -55,7 +57,15 @@ from penguiflow.distributed._names import (
     node_topic,
     work_group,
 )
+from penguiflow.distributed._reply_stream import (
+    MarkingSequencer,
+    PartSender,
+    PublishPart,
+    TappedNodeWorker,
+)
 from penguiflow.distributed._wire import (
+    EMITTED_CHUNK,
+    REPLY_PART,
     ROOKERY_TARGET,
     RUNTIME_TARGET,
     WireError,
@@ -103,7 +113,9 @@ class _Slot:
         )
         self.node = node
         host = NodeHost(flow=flow, run_playbook=call_playbook)
-        self.worker = NodeWorker(self.runtime, node, registry, host)
+        self.worker = TappedNodeWorker(self.runtime, node, registry, host, self._routed)
+        self.streams = MarkingSequencer()
+        self.sender: PartSender | None = None
         # Where the node's output lands, named as the owner routes it.
         self.sources: list[tuple[str, Floe]] = [
             (f.target.name, f) for f in self.runtime.out_floes[node]
@@ -116,34 +128,66 @@ class _Slot:
     def start(self) -> None:
         self.runtime.hub.start()
 
-    async def run(self, item: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Process ``item``; return the reply's outputs and events (JSON-safe)."""
+    async def run(self, item: Any, publish_part: PublishPart) -> _Reply:
+        """Process ``item``, publishing its outputs as parts while the node runs (see
+        `penguiflow.distributed._reply_stream`); return what goes into the final reply."""
         runtime = self.runtime
         for _, floe in self.sources:  # leftovers of a request interrupted by stop()
             floe.remove_if(_always)
         runtime.traces.release_all()
         self.events.clear()
+        # A fresh sequencer per request: the owner's sequencer numbers the streams.
+        self.streams = runtime.streams = MarkingSequencer()
         self.worker.task = asyncio.current_task()
         trace_id = trace_of(item)
         if trace_id is not None:
             runtime.traces.add(trace_id)
-        await self.worker.process(item)
+        sender = self.sender = PartSender(publish_part)
+        try:
+            await self.worker.process(item)
+            sender.add(self._take_outputs())  # delivered without a route: failures, deadlines
+            first, outputs = await sender.finish()
+        finally:
+            self.sender = None
+            await sender.abort()
+        await runtime.hub.drain()
+        events = [event.to_payload() for event in self.events]
+        return _Reply(first, outputs, events)
+
+    def _routed(self) -> None:
+        if self.sender is not None:
+            self.sender.add(self._take_outputs())
+
+    def _take_outputs(self) -> list[dict[str, Any]]:
+        """Empty the private floes into wire outputs, oldest first."""
         outputs: list[dict[str, Any]] = []
         where = f"node {self.node.name!r}"
         for target, floe in self.sources:
             for out in floe.remove_if(_always):
                 out_trace = trace_of(out)
                 if out_trace is not None:
-                    runtime.traces.done(out_trace)
+                    self.runtime.traces.done(out_trace)
+                output: dict[str, Any]
                 try:
-                    encoded = encode_item(out, where)
+                    output = {"to": target, "item": encode_item(out, where)}
                 except WireError as exc:
-                    encoded = encode_item(remote_error(self.node, out_trace, str(exc)), where)
-                    target = RUNTIME_TARGET
-                outputs.append({"to": target, "item": encoded})
-        await runtime.hub.drain()
-        events = [event.to_payload() for event in self.events]
-        return outputs, events
+                    error = remote_error(self.node, out_trace, str(exc))
+                    output = {"to": RUNTIME_TARGET, "item": encode_item(error, where)}
+                else:
+                    how = self.streams.built(out)
+                    if how is not None:
+                        output[EMITTED_CHUNK] = how
+                outputs.append(output)
+        return outputs
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """The final reply's content: outputs from position ``first`` on, and the events."""
+
+    first: int
+    outputs: list[dict[str, Any]]
+    events: list[dict[str, Any]]
 
 
 def _always(_: Any) -> bool:
@@ -328,34 +372,54 @@ class RemoteWorker:
             logger.error("request %s has no reply_to header; dropped", envelope.message_id)
             await ack_quietly(delivery)
             return
+        headers = {
+            "owner": envelope.headers.get("owner", ""),
+            "trace_id": trace_id or "",
+            "node": self.node.name,
+        }
+        patience = min(PUBLISH_PATIENCE_S, self.ack_wait_s)
+
+        async def publish_part(first: int, outputs: list[dict[str, Any]]) -> None:
+            if trace_id is not None and trace_id in self._cancelled:
+                return  # the owner dropped the trace: spare the bus
+            body = {"request": envelope.message_id, "first": first, "outputs": outputs}
+            body |= {REPLY_PART: True, "worker": self.consumer}
+            part = BusEnvelope(topic=reply_to, body=body, headers=headers)
+            await publish_patiently(self.bus, part, patience)
+
         try:
             item = decode_item(envelope.body.get("item"), self.models)
         except WireError as exc:
             error = remote_error(self.node, trace_id, f"cannot read the request: {exc}")
-            outputs = [{"to": RUNTIME_TARGET, "item": encode_item(error, "worker")}]
-            events: list[dict[str, Any]] = []
+            reply = _Reply(0, [{"to": RUNTIME_TARGET, "item": encode_item(error, "worker")}], [])
         else:
-            outputs, events = await slot.run(item)
+            try:
+                reply = await slot.run(item, publish_part)
+            except (BusError, OSError) as exc:
+                # Not acknowledged: the request comes back; the owner skips what it has.
+                logger.warning(
+                    "request %s: a reply part not sent (%s); it will be redelivered",
+                    envelope.message_id,
+                    exc,
+                )
+                return
         if trace_id is not None and trace_id in self._cancelled:
             self.skipped += 1
             await ack_quietly(delivery)
             return
-        reply = BusEnvelope(
+        final = BusEnvelope(
             topic=reply_to,
             body={
                 "request": envelope.message_id,
-                "outputs": outputs,
-                "events": events,
+                "first": reply.first,
+                "outputs": reply.outputs,
+                "events": reply.events,
                 "worker": self.consumer,
             },
-            headers={
-                "owner": envelope.headers.get("owner", ""),
-                "trace_id": trace_id or "",
-                "node": self.node.name,
-            },
+            headers=headers,
         )
         try:
-            await publish_patiently(self.bus, reply, min(PUBLISH_PATIENCE_S, self.ack_wait_s))
+            await publish_patiently(self.bus, final, patience)
             await delivery.ack()
         except (BusError, OSError) as exc:
             # Not acknowledged: the request comes back (to this or another worker).
