@@ -208,7 +208,7 @@ async def test_drain_events_has_a_timeout(stop_after: Any) -> None:
     flow.run()
     await flow.emit("x")
     assert await flow.fetch(timeout=5) == "x"
-    with pytest.raises(TimeoutError, match="within 0.05s"):
+    with pytest.raises(TimeoutError, match=r"within 0\.05s"):
         await flow.drain_events(timeout=0.05)
     stuck.set()
     await flow.drain_events(timeout=5)

@@ -11,7 +11,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from penguiflow import FlowError, Headers, Message, Node, NodePolicy, StreamChunk, create
+import pytest
+
+from penguiflow import (
+    FlowError,
+    Headers,
+    Message,
+    Node,
+    NodePolicy,
+    StreamChunk,
+    TraceEnded,
+    create,
+)
 from penguiflow.bus import BusEnvelope, MessageBus
 from penguiflow.distributed import RemoteWorker
 
@@ -261,3 +272,23 @@ async def test_a_node_failing_mid_stream_sends_its_chunks_then_the_error(
     error = await asyncio.wait_for(owner.fetch(), WAIT_S)
     assert isinstance(error, FlowError) and "model went away" in error.message
     await asyncio.wait_for(owner.wait_idle(message.trace_id), WAIT_S)
+
+
+async def test_a_bare_value_from_a_worker_node_still_belongs_to_its_trace(
+    bus_pair: Buses, running: Start
+) -> None:
+    async def to_text(message: Message, ctx: Any) -> str:
+        return f"text of {message.payload}"
+
+    def flow(**options: Any) -> Any:
+        return create(Node(to_text, name="to_text", policy=NodePolicy(validate="none")), **options)
+
+    owner_bus, worker_bus = bus_pair
+    owner = await running(flow(message_bus=owner_bus, worker_nodes=["to_text"]))
+    await running(RemoteWorker(flow(), "to_text", worker_bus))
+    message = _message("mine")
+    await owner.emit(message)
+    got = await asyncio.wait_for(owner.fetch(trace_id=message.trace_id), WAIT_S)
+    assert got == "text of mine"
+    with pytest.raises(TraceEnded):
+        await owner.fetch(trace_id=message.trace_id, timeout=WAIT_S)

@@ -40,6 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from penguiflow._kernel.envelope import Traced
 from penguiflow.errors import FlowError, FlowErrorCode, PenguiFlowError
 from penguiflow.node import Node
 from penguiflow.types import Headers, Message
@@ -103,6 +104,12 @@ def encode_item(item: Any, where: str) -> dict[str, Any]:
         }
     if isinstance(item, FlowError):
         return {"kind": "error", "error": item.to_payload()}
+    if type(item) is Traced:  # a bare result that belongs to a trace (see Traced)
+        return {
+            "kind": "traced",
+            "trace_id": item.trace_id,
+            "payload": _encode(item.value, where, "payload"),
+        }
     return {"kind": "payload", "payload": _encode(item, where, "payload")}
 
 
@@ -140,6 +147,11 @@ def decode_item(data: Any, models: Iterable[type[BaseModel]] = ()) -> Any:
         return _decode_error(data.get("error"))
     if kind == "payload":
         return _decode(data.get("payload"), known)
+    if kind == "traced":
+        trace_id = data.get("trace_id")
+        if not isinstance(trace_id, str):
+            raise WireError("a traced wire item has no 'trace_id' string")
+        return Traced(_decode(data.get("payload"), known), trace_id)
     raise WireError(f"unknown wire item kind {kind!r}")
 
 
