@@ -61,6 +61,7 @@ PINNED: dict[str, list[str]] = {
         "StreamChunk",
         "Thought",
         "TraceCancelled",
+        "TenantMismatch",
         "TraceEnded",
         "__version__",
         "build_catalog",

@@ -154,3 +154,43 @@ async def test_load_history_without_store_is_a_clear_error():
     flow = create(Node(passthrough, policy=NONE).to())
     with pytest.raises(RuntimeError, match="state_store"):
         await flow.load_history("t")
+
+
+async def test_load_history_does_not_wait_for_an_unrelated_stuck_middleware(bounded):
+    store = ControlledStore()
+    stuck = asyncio.Event()  # never set
+
+    async def stuck_middleware(event: FlowEvent) -> None:
+        await stuck.wait()
+
+    flow = create(
+        Node(passthrough, name="a", policy=NONE).to(),
+        state_store=store,
+        middlewares=[stuck_middleware],
+    )
+    flow.run()
+    try:
+        message = env("x")
+        await flow.emit(message)
+        await bounded(flow.fetch())
+        history = await bounded(flow.load_history(message.trace_id))
+        assert [e.kind for e in history][-1] == "node_success"
+    finally:
+        await flow.stop()
+
+
+async def test_load_history_bounds_its_wait_for_a_stuck_store(bounded):
+    store = ControlledStore()
+    flow = create(Node(passthrough, name="a", policy=NONE).to(), state_store=store)
+    flow.run()
+    try:
+        store.open_gate.clear()  # the store stops answering
+        message = env("x")
+        await flow.emit(message)
+        await bounded(flow.fetch())
+        with pytest.raises(TimeoutError, match="did not save"):
+            await bounded(flow.load_history(message.trace_id, timeout=0.05))
+        store.open_gate.set()
+        assert await bounded(flow.load_history(message.trace_id))
+    finally:
+        await flow.stop()

@@ -24,6 +24,7 @@ from penguiflow import (
     StreamChunk,
     create,
 )
+from penguiflow._kernel.sequencer import StreamSequencer
 from penguiflow.streaming import (
     TraceStream,
     chunk_to_ws_json,
@@ -285,6 +286,55 @@ async def test_cancel_forgets_the_trace_streams(stop_after, bounded):
     await bounded(flow.wait_idle(second.trace_id))
     # The unfinished "shared" stream died with its trace: the next one starts at 0.
     assert seqs == [("first", 0), ("second", 0)]
+
+
+async def test_streams_left_open_are_freed_when_their_trace_ends(stop_after, bounded):
+    """A trace that fails mid-stream (no done=True, no cancel) leaves no stream counter."""
+
+    async def producer(msg: Message, ctx: Context) -> None:
+        await ctx.emit_chunk(parent=msg, text="a")
+        await ctx.emit_chunk(parent=msg, text="b", stream_id=f"side-{msg.payload}")
+        raise RuntimeError("the model went away mid-answer")
+
+    flow = run_flow(create(node(producer, "p").to()), stop_after)
+    messages = [Message(payload=i, headers=HEADERS) for i in range(50)]
+    for message in messages:
+        await flow.emit(message)
+    for message in messages:
+        for _ in range(2):  # the two chunks each trace sent before failing
+            assert isinstance(
+                (await bounded(flow.fetch(trace_id=message.trace_id))).payload, StreamChunk
+            )
+        await bounded(flow.wait_idle(message.trace_id))
+    assert len(flow._runtime.streams) == 0
+    # The stream ids start over for a new trace using the same explicit id.
+    again = Message(payload=0, headers=HEADERS)
+    await flow.emit(again)
+    chunks = [(await bounded(flow.fetch(trace_id=again.trace_id))).payload for _ in range(2)]
+    assert [(c.stream_id, c.seq) for c in chunks] == [(again.trace_id, 0), ("side-0", 0)]
+
+
+def test_forgetting_a_trace_touches_only_its_own_streams():
+    """cancel's cleanup costs the trace's own streams, not every stream open in the flow."""
+    sequencer = StreamSequencer()
+    parents = [Message(payload=i, headers=HEADERS) for i in range(1000)]
+    for parent in parents:
+        sequencer.build(parent, "x", stream_id=None, seq=None, done=False, meta=None)
+    target = parents[500]
+    sequencer.build(target, "y", stream_id="extra", seq=None, done=False, meta=None)
+    owners_seen: list[str] = []
+
+    class Spy(dict):  # records every owner lookup forget_trace makes
+        def items(self):  # type: ignore[override]
+            owners_seen.append("scan")
+            return super().items()
+
+    sequencer._owner = Spy(sequencer._owner)
+    sequencer.forget_trace(target.trace_id)
+    assert owners_seen == []  # no scan over the 1,000 open streams
+    assert len(sequencer) == 999
+    rebuilt = sequencer.build(target, "z", stream_id="extra", seq=None, done=False, meta=None)
+    assert rebuilt.payload.seq == 0
 
 
 # -- format_sse_event / chunk_to_ws_json ---------------------------------------------------

@@ -19,6 +19,7 @@ from penguiflow.errors import (
     FlowError,
     FlowErrorCode,
     PenguiFlowError,
+    TenantMismatch,
     TraceCancelled,
     TraceEnded,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "RoutingRequest",
     "SideEffect",
     "StreamChunk",
+    "TenantMismatch",
     "Thought",
     "TraceCancelled",
     "TraceEnded",

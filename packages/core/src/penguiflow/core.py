@@ -45,6 +45,8 @@ DEFAULT_QUEUE_MAXSIZE = 64
 """Capacity of every floe unless ``queue_maxsize`` says otherwise."""
 
 _STOP_GRACE_S = 5.0
+_HISTORY_FLUSH_S = 10.0
+"""Default bound of load_history's wait for the events still on their way to the store."""
 _RUNNING = FlowState.RUNNING
 
 
@@ -195,18 +197,37 @@ class PenguiFlow:
         """Events the state store failed to save (each also reported as ``state_store_error``)."""
         return self._persister.errors if self._persister is not None else 0
 
-    async def load_history(self, trace_id: str, *, tenant: str | None = None) -> list[StoredEvent]:
+    async def load_history(
+        self,
+        trace_id: str,
+        *,
+        tenant: str | None = None,
+        timeout: float | None = _HISTORY_FLUSH_S,  # noqa: ASYNC109 - bounds the flush wait
+    ) -> list[StoredEvent]:
         """Return the persisted events of ``trace_id`` in order (only ``tenant``'s if given).
 
-        Waits first until the events emitted so far have reached the store.
+        Waits first, at most ``timeout`` seconds, until the events emitted so far
+        have reached the store (other middlewares are not waited for).
 
         Raises:
             RuntimeError: The flow has no state store.
+            TenantMismatch: ``tenant`` is given and another tenant runs the trace.
+            TimeoutError: The store did not save the pending events within ``timeout``.
         """
         if self._persister is None:
             raise RuntimeError("load_history needs a flow created with state_store=...")
+        check_timeout(timeout)
+        if tenant is not None:
+            self._runtime.check_tenant(trace_id, tenant)
         if self._state is FlowState.RUNNING:
-            await self._runtime.hub.drain()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._runtime.hub.drain(self._persister)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"load_history: the state store did not save the pending events of the "
+                    f"flow within {timeout}s (is it reachable?)"
+                ) from None
         return await self._persister.store.load_history(trace_id, tenant=tenant)
 
     def _attach_store(self, store: StateStore, policy: StatePolicy) -> EventPersister:
@@ -391,7 +412,9 @@ class PenguiFlow:
             TraceCancelled: The message's trace is being cancelled.
         """
         self._check_running("emit")
-        await self._runtime.fan_out(self._ingress(to), msg)
+        runtime = self._runtime
+        runtime.check_ingress(msg)
+        await runtime.fan_out(self._ingress(to), msg)
 
     async def emit_chunk(
         self,
@@ -412,6 +435,7 @@ class PenguiFlow:
             ValueError: ``to`` is not an ingress node, or ``seq`` is negative.
         """
         self._check_running("emit_chunk")
+        self._runtime.check_ingress(parent)
         floes = self._ingress(to)
         message = self._runtime.streams.build(
             parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta
@@ -427,6 +451,7 @@ class PenguiFlow:
             asyncio.QueueFull: An ingress floe is full (nothing was sent).
         """
         self._check_running("emit_nowait")
+        self._runtime.check_ingress(msg)
         self._runtime.deliver_nowait(self._ingress(to), msg)
 
     # -- Rookery -----------------------------------------------------------
@@ -455,7 +480,7 @@ class PenguiFlow:
         Raises:
             TraceEnded: The trace is over and none of its results is left.
             FetchTimeout: Nothing arrived within ``timeout`` seconds.
-            PermissionError: ``tenant`` did not start the trace.
+            TenantMismatch: ``tenant`` did not start the trace (a ``PermissionError``).
             RuntimeError: The flow is not running (also if it stops while waiting).
             TypeError: ``trace_id`` is not a str.
             ValueError: ``from_`` is not an egress node, or ``tenant`` without ``trace_id``.
@@ -545,7 +570,7 @@ class PenguiFlow:
         return await self._take(None, trace_id, timeout, None, unseen_ended=True)
 
     # -- cancellation ----------------------------------------------------
-    async def cancel(self, trace_id: str) -> bool:
+    async def cancel(self, trace_id: str, *, tenant: str | None = None) -> bool:
         """Cancel one trace and wait until nothing of it is left in the flow.
 
         Its queued messages are dropped from every floe, nodes processing it
@@ -553,14 +578,21 @@ class PenguiFlow:
         stopped), and other traces keep running. Emits ``trace_cancel_start``
         and ``trace_cancel_finish`` once.
 
+        Args:
+            trace_id: The trace to cancel.
+            tenant: Refuse the cancel if another tenant started the trace.
+
         Returns:
             ``True`` if the trace was in flight, ``False`` if unknown (or the flow is not running).
+
+        Raises:
+            TenantMismatch: ``tenant`` did not start the trace.
         """
         if not isinstance(trace_id, str):
             raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
         if self._state is not FlowState.RUNNING:
             return False
-        return await self._runtime.cancel(trace_id)
+        return await self._runtime.cancel(trace_id, tenant)
 
     async def wait_idle(self, trace_id: str) -> None:
         """Wait until nothing of ``trace_id`` is queued, processed or waiting in Rookery.

@@ -9,6 +9,7 @@ still catches a `CycleError`)::
     │   ├── CycleError (ValueError)         the graph has a cycle no node allowed
     │   ├── TraceEnded (LookupError)        a trace ended without the result waited for
     │   ├── FetchTimeout (TimeoutError)     no result within the timeout
+    │   ├── TenantMismatch (PermissionError) a trace used by another tenant than its own
     │   ├── FloeClosed (RuntimeError)       the flow stopped under a put/take (penguiflow.floe)
     │   ├── StateStoreError (RuntimeError)  a state store failed (penguiflow.state)
     │   ├── BusError (RuntimeError)         a message bus failed (penguiflow.bus)
@@ -43,6 +44,7 @@ __all__ = [
     "FlowError",
     "FlowErrorCode",
     "PenguiFlowError",
+    "TenantMismatch",
     "TraceCancelled",
     "TraceEnded",
 ]
@@ -188,6 +190,28 @@ class FetchTimeout(PenguiFlowError, TimeoutError):
         super().__init__(f"no {what} within {timeout}s")
         self.trace_id = trace_id
         self.timeout = timeout
+
+
+class TenantMismatch(PenguiFlowError, PermissionError):
+    """A tenant used a trace id that another tenant's trace holds.
+
+    A trace is bound to the tenant of the envelope that started it while the
+    trace is in flight: another tenant's ``emit`` with that id, and ``fetch``,
+    ``cancel`` or ``load_history`` with ``tenant=`` naming another tenant,
+    are refused.
+
+    Attributes:
+        trace_id: The trace.
+        tenant: The tenant that was refused.
+    """
+
+    def __init__(self, trace_id: str, tenant: str) -> None:
+        super().__init__(
+            f"trace {trace_id!r} belongs to another tenant than {tenant!r}; a tenant can only "
+            "use its own traces (pick a new trace id)"
+        )
+        self.trace_id = trace_id
+        self.tenant = tenant
 
 
 def _json_safe(value: Any) -> Any:

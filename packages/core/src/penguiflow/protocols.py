@@ -161,7 +161,7 @@ class Flow(Protocol):
         """Return the first Rookery item of ``trace_id``; fail once the trace ends without one."""
         ...
 
-    async def cancel(self, trace_id: str) -> bool:
+    async def cancel(self, trace_id: str, *, tenant: str | None = None) -> bool:
         """Cancel one trace."""
         ...
 

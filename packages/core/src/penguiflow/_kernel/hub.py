@@ -183,10 +183,16 @@ class EventHub:
             except Exception as exc:
                 _report(subscriber, event, exc)
 
-    async def drain(self) -> None:
-        """Wait until every event queued so far was handled by its middleware."""
+    async def drain(self, only: Any = None) -> None:
+        """Wait until every event queued so far was handled by its middleware.
+
+        Args:
+            only: Wait for this middleware alone (others may be stuck).
+        """
         loop = asyncio.get_running_loop()
         for subscriber in self._subscribers:
+            if only is not None and subscriber.middleware is not only:
+                continue
             if subscriber.task is None or subscriber.task.done():
                 continue
             if subscriber.buffer or subscriber.busy:

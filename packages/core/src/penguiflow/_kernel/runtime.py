@@ -19,7 +19,7 @@ from penguiflow._kernel.floe import EMPTY, Floe, FloeClosed, Inbox
 from penguiflow._kernel.hub import EventHub
 from penguiflow._kernel.sequencer import StreamSequencer
 from penguiflow._kernel.traces import TraceState, TraceTable
-from penguiflow.errors import FlowError, TraceCancelled, TraceEnded
+from penguiflow.errors import FlowError, TenantMismatch, TraceCancelled, TraceEnded
 from penguiflow.events import FlowEvent, FlowEventType
 from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
 from penguiflow.node import Node
@@ -78,8 +78,8 @@ class FlowRuntime:
         self.queue_maxsize = queue_maxsize
         self.emit_errors_to_rookery = emit_errors_to_rookery
         self.hub: EventHub = EventHub(list(middlewares))
-        self.traces: TraceTable = TraceTable()
         self.streams: StreamSequencer = StreamSequencer()
+        self.traces: TraceTable = TraceTable(on_end=self._trace_ended)
         self.workers: list[NodeRunner] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
@@ -101,6 +101,10 @@ class FlowRuntime:
             node: Floe(node, ROOKERY, queue_maxsize, self.rookery) for node in graph.egress
         }
         self.runtime_floe: Floe = Floe(RUNTIME, ROOKERY, queue_maxsize, self.rookery)
+
+    def _trace_ended(self, trace_id: str) -> None:
+        # Streams the trace left open (no done=True) end with it.
+        self.streams.forget_trace(trace_id)
 
     # -- introspection -------------------------------------------------
     def all_floes(self) -> list[Floe]:
@@ -131,6 +135,31 @@ class FlowRuntime:
                 if worker.current_trace == trace_id:
                     count += 1
         return count
+
+    def check_tenant(self, trace_id: str, tenant: str) -> None:
+        """Refuse ``tenant`` if another tenant's trace in flight holds ``trace_id``.
+
+        Raises:
+            TenantMismatch: The trace is in flight for another tenant.
+        """
+        state = self.traces.get(trace_id)
+        if state is not None and state.tenant is not None and state.tenant != tenant:
+            raise TenantMismatch(trace_id, tenant)
+
+    def check_ingress(self, item: Any) -> None:
+        """Refuse an envelope emitted at OpenSea into another tenant's trace (SPEC 2.4).
+
+        Raises:
+            TenantMismatch: The envelope's trace id is in flight for another tenant.
+        """
+        if isinstance(item, Message):
+            state = self.traces.get(item.trace_id)
+            if (
+                state is not None
+                and state.tenant is not None
+                and state.tenant != item.headers.tenant
+            ):
+                raise TenantMismatch(item.trace_id, item.headers.tenant)
 
     # -- delivery ------------------------------------------------------
     async def deliver(self, floe: Floe, item: Any) -> None:
@@ -220,7 +249,7 @@ class FlowRuntime:
 
         Raises:
             TraceEnded: Nothing of the trace is left in the flow and no item of it is waiting.
-            PermissionError: ``tenant`` is given and another tenant started the trace.
+            TenantMismatch: ``tenant`` is given and another tenant started the trace.
             FloeClosed: The flow was stopped (also while waiting).
         """
         rookery = self.rookery
@@ -231,10 +260,7 @@ class FlowRuntime:
                 if unseen_ended or traces.ended(trace_id):
                     raise TraceEnded(trace_id)
             elif tenant is not None and state.tenant != tenant:
-                raise PermissionError(
-                    f"trace {trace_id!r} was not started by tenant {tenant!r}; "
-                    "a tenant can only fetch its own traces"
-                )
+                raise TenantMismatch(trace_id, tenant)
             else:
                 item = rookery.try_take(floes, trace_id)
                 if item is not EMPTY:
@@ -328,11 +354,13 @@ class FlowRuntime:
             )
 
     # -- cancellation ----------------------------------------------------
-    async def cancel(self, trace_id: str) -> bool:
+    async def cancel(self, trace_id: str, tenant: str | None = None) -> bool:
         """Cancel one trace; see `penguiflow.core.PenguiFlow.cancel`."""
         state = self.traces.get(trace_id)
         if state is None:
             return False
+        if tenant is not None and state.tenant is not None and state.tenant != tenant:
+            raise TenantMismatch(trace_id, tenant)
         if state.cancelled:
             await self.traces.idle_event(trace_id).wait()
             return True

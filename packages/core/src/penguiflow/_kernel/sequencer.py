@@ -15,15 +15,18 @@ class StreamSequencer:
 
     A stream's counter starts at 0, follows an explicit ``seq`` when one is
     given, and is forgotten after a ``done=True`` chunk (so the id can be
-    reused) or when the trace it belongs to is cancelled (so abandoned
-    streams do not accumulate).
+    reused) or when the trace it belongs to ends (it went idle or was
+    cancelled), so streams that never said ``done`` do not accumulate. Each
+    trace indexes its own open streams, so forgetting a trace costs the
+    number of *its* streams, not the number open in the flow.
     """
 
-    __slots__ = ("_next", "_owner")
+    __slots__ = ("_by_trace", "_next", "_owner")
 
     def __init__(self) -> None:
         self._next: dict[str, int] = {}
-        self._owner: dict[str, str] = {}
+        self._owner: dict[str, str] = {}  # stream id -> trace that opened it
+        self._by_trace: dict[str, set[str]] = {}  # trace -> its open stream ids
 
     def __len__(self) -> int:
         return len(self._next)
@@ -56,22 +59,45 @@ class StreamSequencer:
         if type(key) is not str:
             raise TypeError(f"emit_chunk stream_id must be a str; got {type(key).__name__}")
         counters = self._next
+        current = counters.get(key)
         if seq is None:
-            seq = counters.get(key, 0)
+            seq = 0 if current is None else current
         elif type(seq) is not int or seq < 0:
             raise ValueError(f"emit_chunk seq must be an int >= 0; got {seq!r}")
         if done:
-            counters.pop(key, None)
-            self._owner.pop(key, None)
+            if current is not None:
+                del counters[key]
+                self._close(key)
         else:
             counters[key] = seq + 1
-            self._owner[key] = parent.trace_id
+            if current is None:
+                self._open(key, parent.trace_id)
         chunk = _chunk(key, seq, text, bool(done), {} if meta is None else dict(meta))
         return rewrap(parent, chunk, copy_meta=True)
 
+    def _open(self, key: str, trace_id: str) -> None:
+        self._owner[key] = trace_id
+        streams = self._by_trace.get(trace_id)
+        if streams is None:
+            self._by_trace[trace_id] = {key}
+        else:
+            streams.add(key)
+
+    def _close(self, key: str) -> None:
+        trace_id = self._owner.pop(key)
+        streams = self._by_trace[trace_id]
+        streams.discard(key)
+        if not streams:
+            del self._by_trace[trace_id]
+
     def forget_trace(self, trace_id: str) -> None:
-        """Drop the counters of every open stream of ``trace_id`` (it was cancelled)."""
-        for key in [k for k, owner in self._owner.items() if owner == trace_id]:
+        """Drop the counters of every open stream of ``trace_id`` (it ended or was cancelled)."""
+        if not self._by_trace:
+            return
+        streams = self._by_trace.pop(trace_id, None)
+        if streams is None:
+            return
+        for key in streams:
             del self._owner[key]
             self._next.pop(key, None)
 

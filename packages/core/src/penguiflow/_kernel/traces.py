@@ -50,9 +50,11 @@ class TraceTable:
     can tell a trace that is over from one that has not started yet.
     """
 
-    __slots__ = ("_ended", "_ended_order", "_starting", "_states")
+    __slots__ = ("_ended", "_ended_order", "_starting", "_states", "on_end")
 
-    def __init__(self) -> None:
+    def __init__(self, on_end: Callable[[str], None] | None = None) -> None:
+        """``on_end(trace_id)`` runs whenever a trace leaves the table (before idle callbacks)."""
+        self.on_end = on_end
         self._states: dict[str, TraceState] = {}
         self._ended: set[str] = set()
         self._ended_order: deque[str] = deque()
@@ -84,6 +86,8 @@ class TraceTable:
         if state.count <= 0:
             del self._states[trace_id]
             self._remember_ended(trace_id)
+            if self.on_end is not None:
+                self.on_end(trace_id)
             _finish(trace_id, state)
 
     def _remember_ended(self, trace_id: str) -> None:
