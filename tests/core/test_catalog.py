@@ -1,10 +1,11 @@
-"""@tool metadata, NodeSpec descriptions and build_catalog over a ModelRegistry."""
+"""@tool metadata, NodeSpec descriptions and build_catalog from annotations or a ModelRegistry."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import doctest
+import functools
 import json
 import subprocess
 import sys
@@ -213,7 +214,7 @@ def test_a_function_is_decorated_once() -> None:
 
 def test_tool_name_names_the_node_and_the_registry_entry() -> None:
     @tool(desc="Search", name="search.docs")
-    async def search_docs(args: Query, ctx: Any) -> Documents:
+    async def search_docs(args: Any, ctx: Any) -> Any:  # untyped: the entry is needed
         return Documents(results=[])
 
     [spec] = build_catalog([search_docs], _registry(("search.docs", Query, Documents)))
@@ -256,7 +257,7 @@ def test_schemas_and_tool_json_are_fresh_copies() -> None:
     async def echo(args: Query, ctx: Any) -> Query:
         return args
 
-    [spec] = build_catalog([echo], _registry(("echo", Query, Summary)))
+    [spec] = build_catalog([echo])
 
     spec.args_schema["properties"].clear()
     described = spec.to_tool_json()
@@ -348,6 +349,100 @@ def test_nodes_and_plain_functions_are_accepted_in_order() -> None:
     assert catalog[1].desc == "Return the arguments unchanged."  # docstring summary
     assert catalog[1].node.func is _plain
     assert catalog[2].node is other and catalog[2].desc == "Return the arguments unchanged."
+
+
+# -- models from annotations ---------------------------------------------------------
+
+
+class _SearchHandler:
+    """Search with a configured index."""
+
+    async def __call__(self, args: Query, ctx: Any) -> Documents:
+        return Documents(results=[args.text])
+
+
+async def _search_in(index: str, args: Query, ctx: Any) -> Documents:
+    """Search one index."""
+    return Documents(results=[index, args.text])
+
+
+async def _half_typed(args: Query, ctx: Any) -> Any:
+    """Typed arguments, untyped result."""
+    return args
+
+
+async def _typed_later(args: DefinedAfterUse, ctx: NeverDefined) -> Documents:  # noqa: F821
+    """Arguments typed with a model defined further down this module."""
+    return Documents(results=[args.tag])
+
+
+class DefinedAfterUse(BaseModel):
+    tag: str
+
+
+async def _unresolvable(args: NeverDefined, ctx: Any) -> Documents:  # noqa: F821
+    """Arguments typed with a name that exists nowhere."""
+    return Documents(results=[])
+
+
+def test_annotated_tools_need_no_registry() -> None:
+    # Before: build_catalog() required a registry holding the same two models again.
+    @tool(desc="Search documentation", side_effects="read")
+    async def search_docs(args: Query, ctx: Any) -> Documents:
+        return Documents(results=[args.text])
+
+    [spec] = build_catalog([search_docs])
+
+    assert (spec.args_model, spec.out_model) == (Query, Documents)
+    assert spec.args_schema == Query.model_json_schema()
+    assert spec.out_schema == Documents.model_json_schema()
+    assert build_catalog([search_docs], ModelRegistry())[0].args_model is Query
+
+
+def test_annotations_are_read_through_partials_callable_objects_and_nodes() -> None:
+    # String annotations (this module has `from __future__ import annotations`) are
+    # resolved in the module of the function; the ctx annotation is never evaluated.
+    catalog = build_catalog(
+        [
+            Node(functools.partial(_search_in, "kb"), name="search_kb"),
+            Node(_SearchHandler(), name="handler"),
+            _typed_later,
+        ]
+    )
+
+    assert [(s.name, s.args_model, s.out_model) for s in catalog] == [
+        ("search_kb", Query, Documents),
+        ("handler", Query, Documents),
+        ("_typed_later", DefinedAfterUse, Documents),
+    ]
+
+
+def test_registry_entry_wins_but_must_agree_with_annotations() -> None:
+    @tool(desc="Search")
+    async def search(args: Query, ctx: Any) -> Documents:
+        return Documents(results=[])
+
+    [spec] = build_catalog([search], _registry(("search", Query, Documents)))
+    assert (spec.args_model, spec.out_model) == (Query, Documents)
+    with pytest.raises(ValueError, match=r"'search': its args annotation is Query but the Mod"):
+        build_catalog([search], _registry(("search", Summary, Documents)))
+    with pytest.raises(ValueError, match=r"its out annotation is Documents .* registers Summary"):
+        build_catalog([search], _registry(("search", Query, Summary)))
+    # Half-typed: the annotated side is compared, the other comes from the entry.
+    [half] = build_catalog([_half_typed], _registry(("_half_typed", Query, Summary)))
+    assert (half.args_model, half.out_model) == (Query, Summary)
+
+
+def test_untyped_or_half_typed_tools_without_an_entry_are_named() -> None:
+    with pytest.raises(ValueError, match=r"missing from the ModelRegistry: '_plain', '_half_typ"):
+        build_catalog([_plain, _half_typed])
+
+
+def test_unresolvable_annotation_is_named_unless_an_entry_covers_it() -> None:
+    with pytest.raises(TypeError, match=r"annotation 'NeverDefined' of _unresolvable"):
+        build_catalog([_unresolvable])
+    [spec] = build_catalog([_unresolvable], _registry(("_unresolvable", Query, Documents)))
+    assert spec.args_model is Query
 
 
 def test_every_missing_registration_is_named() -> None:

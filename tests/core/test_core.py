@@ -311,6 +311,81 @@ async def _identity(msg: Any, _ctx: Any) -> Any:
     return msg
 
 
+class Ask(BaseModel):
+    x: int
+
+
+class Told(BaseModel):
+    y: int
+
+
+async def double(msg: Ask, _ctx: Any) -> Told:
+    # Returns a dict on purpose: only output validation turns it into a Told.
+    return {"y": msg.x * 2}  # type: ignore[return-value]
+
+
+async def which(msg: Ask, _ctx: Any) -> Told:
+    return {"got": type(msg).__name__}  # type: ignore[return-value]
+
+
+async def stamp(msg: Message, _ctx: Any) -> Message:
+    msg.meta["stamped"] = type(msg.payload).__name__
+    return msg
+
+
+async def half_typed(msg: Ask, _ctx: Any) -> Any:
+    return msg
+
+
+async def unresolvable(msg: Nowhere, _ctx: Any) -> Told:  # noqa: F821
+    return Told(y=0)
+
+
+async def test_annotated_nodes_validate_without_a_registry_entry(stop_after, bounded):
+    # Before: flow.run() refused them ("not registered") although the types were declared.
+    registry = ModelRegistry()
+    flow = stop_after(create(Node(double).to()))
+    flow.run(registry=registry)
+    await flow.emit({"x": "3"})
+    assert await bounded(flow.fetch()) == Told(y=6)  # input coerced, output validated
+    assert registry.names() == []  # registered for that flow only
+
+    unvalidated = stop_after(create(Node(which).to()))
+    unvalidated.run()  # no registry: nothing validated, as before
+    await unvalidated.emit({"x": 3})
+    assert await bounded(unvalidated.fetch()) == {"got": "dict"}
+
+
+async def test_message_annotation_means_the_node_takes_the_envelope(stop_after, bounded):
+    typed, envelope = Node(double), Node(stamp)
+    flow = stop_after(create(typed.to(envelope), envelope.to()))
+    flow.run(registry=ModelRegistry())
+    sent = env({"x": 2})
+    await flow.emit(sent)
+    out = await bounded(flow.fetch())
+    assert isinstance(out, Message) and out.trace_id == sent.trace_id
+    assert out.payload == Told(y=4) and out.meta["stamped"] == "Told"
+
+
+async def test_an_explicit_entry_wins_over_annotations(stop_after, bounded):
+    registry = ModelRegistry()
+    registry.register("which", dict, dict)
+    flow = stop_after(create(Node(which).to()))
+    flow.run(registry=registry)
+    await flow.emit({"x": 3})
+    assert await bounded(flow.fetch()) == {"got": "dict"}
+
+
+async def test_nodes_not_fully_annotated_are_still_named():
+    half = Node(half_typed)
+    flow = create(Node(double).to(half), half.to())
+    with pytest.raises(ValueError, match=r"\['half_typed'\] validate .* annotate them as"):
+        flow.run(registry=ModelRegistry())
+    broken = create(Node(unresolvable).to())
+    with pytest.raises(TypeError, match=r"node 'unresolvable': cannot resolve .* 'Nowhere'"):
+        broken.run(registry=ModelRegistry())
+
+
 def test_cycle_without_allow_cycle_fails_at_create():
     a, b = passthrough("a"), passthrough("b")
     src = passthrough("src")

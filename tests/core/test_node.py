@@ -62,6 +62,20 @@ def test_async_callables_and_partials_are_accepted():
     assert Node(functools.partial(three, "p"), name="partial").name == "partial"
 
 
+def test_callable_object_or_partial_without_name_says_to_pass_name():
+    class Handler:
+        async def __call__(self, msg: Any, ctx: Any) -> Any:
+            return msg
+
+    async def three(prefix: str, msg: Any, ctx: Any) -> Any:
+        return msg
+
+    with pytest.raises(ValueError, match=r"'Handler' object has no __name__.*pass name="):
+        Node(Handler())
+    with pytest.raises(ValueError, match=r"'partial' object has no __name__.*pass name="):
+        Node(functools.partial(three, "p"))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -78,6 +92,42 @@ def test_async_callables_and_partials_are_accepted():
 def test_invalid_policy_values(kwargs: dict[str, Any], field: str):
     with pytest.raises(ValueError, match=f"NodePolicy.{field}"):
         NodePolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"timeout_s": "5"}, "timeout_s"),
+        ({"timeout_s": True}, "timeout_s"),
+        ({"timeout_s": float("nan")}, "timeout_s"),
+        ({"timeout_s": 10**400}, "timeout_s"),
+        ({"backoff_base": float("inf")}, "backoff_base"),
+        ({"backoff_base": float("nan")}, "backoff_base"),
+        ({"backoff_base": "0.5"}, "backoff_base"),
+        ({"backoff_base": None}, "backoff_base"),
+        ({"backoff_base": False}, "backoff_base"),
+        ({"backoff_mult": float("inf")}, "backoff_mult"),
+        ({"backoff_mult": True}, "backoff_mult"),
+        ({"backoff_mult": "2"}, "backoff_mult"),
+        ({"max_backoff": float("inf")}, "max_backoff"),
+        ({"max_backoff": True}, "max_backoff"),
+        ({"max_backoff": "3"}, "max_backoff"),
+        ({"max_concurrency": 2.0}, "max_concurrency"),
+    ],
+)
+def test_non_finite_bool_and_wrong_type_policy_numbers_name_the_field(
+    kwargs: dict[str, Any], field: str
+):
+    # Before: inf backoffs were accepted (a retrying trace then slept forever),
+    # a string gave a bare comparison TypeError and True meant one second.
+    with pytest.raises(ValueError, match=rf"NodePolicy\.{field} must be"):
+        NodePolicy(**kwargs)
+
+
+def test_policy_numbers_accept_ints_and_floats_in_range():
+    policy = NodePolicy(timeout_s=5, backoff_base=0, backoff_mult=1, max_backoff=0.0)
+    assert (policy.timeout_s, policy.backoff_base, policy.backoff_mult) == (5, 0, 1)
+    assert policy.backoff_delay(3) == 0.0
 
 
 def test_policy_type_is_checked_at_node():

@@ -45,3 +45,23 @@ def test_controller_types_defaults():
     assert Thought().steps == []
     chunk = StreamChunk(stream_id="s", seq=0, text="a")
     assert chunk.done is False and chunk.meta == {}
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+def test_empty_or_blank_trace_id_and_tenant_are_rejected(blank: str):
+    # Before: accepted, and the history they keyed could never be read back.
+    with pytest.raises(ValidationError, match=r"(?s)Headers\ntenant\n"):
+        Headers(tenant=blank)
+    with pytest.raises(ValidationError, match=r"(?s)Message\ntrace_id\n"):
+        Message(payload=1, headers=Headers(tenant="acme"), trace_id=blank)
+    wire = Message(payload=1, headers=Headers(tenant="acme")).model_dump()
+    wire["trace_id"] = blank
+    with pytest.raises(ValidationError, match="trace_id"):
+        Message.model_validate(wire)
+
+
+def test_explicit_trace_id_and_tenant_with_spaces_inside_are_kept():
+    msg = Message(payload=1, headers=Headers(tenant=" acme "), trace_id=" run 1 ")
+    assert (msg.trace_id, msg.headers.tenant) == (" run 1 ", " acme ")
+    copy = msg.model_copy(update={"payload": 2})
+    assert copy.trace_id == msg.trace_id and copy.headers is msg.headers

@@ -7,9 +7,11 @@ and latency. It lives in the core so that flows, the planner and tool
 integrations share one description of a node. This module imports nothing
 from the planner and talks to no LLM.
 
+The models come from the tool function's annotations, or from a
+`ModelRegistry` for functions that are not annotated.
+
 Example:
     >>> from pydantic import BaseModel
-    >>> from penguiflow import ModelRegistry
     >>> class Query(BaseModel):
     ...     text: str
     >>> class Documents(BaseModel):
@@ -17,9 +19,7 @@ Example:
     >>> @tool(desc="Search documentation", side_effects="read", tags=("docs",))
     ... async def search_docs(args: Query, ctx) -> Documents:
     ...     return Documents(results=[args.text])
-    >>> registry = ModelRegistry()
-    >>> registry.register("search_docs", Query, Documents)
-    >>> [spec] = build_catalog([search_docs], registry)
+    >>> [spec] = build_catalog([search_docs])
     >>> spec.name, spec.side_effects, spec.args_schema["required"]
     ('search_docs', 'read', ['text'])
 """
@@ -38,7 +38,7 @@ from typing import Any, Literal, TypeAlias, TypeVar, get_args
 from pydantic import TypeAdapter, ValidationError
 
 from penguiflow.node import Node
-from penguiflow.registry import ModelRegistry
+from penguiflow.registry import ModelRegistry, annotated_models
 
 __all__ = ["NodeSpec", "SideEffect", "ToolFunc", "build_catalog", "tool"]
 
@@ -57,6 +57,7 @@ ToolFunc = TypeVar("ToolFunc", bound=Callable[..., Awaitable[Any]])
 
 _SIDE_EFFECTS: tuple[str, ...] = get_args(SideEffect)
 _TOOL_ATTRIBUTE = "__penguiflow_tool__"
+_EMPTY = inspect.Parameter.empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,10 @@ def tool(
     before and can still be wrapped in a `Node`. It only attaches the
     metadata that `build_catalog` reads. Every argument is checked here, so a
     mistake fails at import time, not when the catalog is built.
+
+    Declare the argument and result models once, as annotations
+    (``async def fn(args: ArgsModel, ctx) -> OutModel``): `build_catalog`
+    reads them, so the tool needs no `ModelRegistry` entry.
 
     Args:
         desc: What the tool does, in one or two sentences for an LLM.
@@ -261,9 +266,9 @@ class NodeSpec:
 
 def build_catalog(
     nodes_or_functions: Iterable[Node | Callable[..., Awaitable[Any]]],
-    registry: ModelRegistry,
+    registry: ModelRegistry | None = None,
 ) -> list[NodeSpec]:
-    """Describe nodes and tool functions as `NodeSpec`s, with models from ``registry``.
+    """Describe nodes and tool functions as `NodeSpec`s, with their argument and result models.
 
     Each item may be:
 
@@ -275,37 +280,45 @@ def build_catalog(
       a tool with the default metadata.
 
     Without `tool` metadata, the description is the first paragraph of the
-    function's docstring. Argument and result models are what ``registry``
-    declares for the node's name.
+    function's docstring. The argument and result models are what
+    ``registry`` declares for the node's name or, without an entry, the
+    function's annotations: ``async def fn(args: ArgsModel, ctx) -> OutModel``
+    (string annotations are resolved; ``Any`` declares nothing). So typed
+    tools need no registry at all. When both exist they must agree.
 
     Args:
         nodes_or_functions: The tools, in catalog order.
-        registry: Holds ``(args_model, out_model)`` for every tool's name.
+        registry: ``(args_model, out_model)`` for tools whose function is not
+            annotated (or to state them explicitly); ``None`` to rely on
+            annotations only.
 
     Returns:
         One `NodeSpec` per item, in the same order.
 
     Raises:
         TypeError: If ``nodes_or_functions`` is not a list-like of nodes and
-            async functions, or ``registry`` is not a `ModelRegistry`.
-        ValueError: If two tools share a name, a tool has no description, or
-            tools are missing from ``registry`` (all of them are named).
+            async functions, ``registry`` is not a `ModelRegistry`, or an
+            annotation a tool relies on cannot be resolved.
+        ValueError: If two tools share a name, a tool has no description, an
+            annotation disagrees with the registry entry (both are named), or
+            tools have neither an entry nor annotations (all of them are named).
 
     Example:
-        >>> registry = ModelRegistry()
-        >>> registry.register("echo", dict, dict)
+        >>> from pydantic import BaseModel
+        >>> class Echo(BaseModel):
+        ...     text: str
         >>> @tool(desc="Echo the arguments back")
-        ... async def echo(args, ctx):
+        ... async def echo(args: Echo, ctx) -> Echo:
         ...     return args
-        >>> build_catalog([echo], registry)[0].to_tool_json()["name"]
-        'echo'
+        >>> build_catalog([echo])[0].to_tool_json()["args_schema"]["required"]
+        ['text']
     """
     if isinstance(nodes_or_functions, Node) or callable(nodes_or_functions):
         raise TypeError(
             "build_catalog takes a list of nodes or tool functions; "
             f"wrap the single one in a list: build_catalog([{_describe(nodes_or_functions)}], ...)"
         )
-    if not isinstance(registry, ModelRegistry):
+    if registry is not None and not isinstance(registry, ModelRegistry):
         raise TypeError(f"registry must be a ModelRegistry; got {type(registry).__name__}")
     entries: list[tuple[Node, _ToolMeta | None]] = []
     seen: set[str] = set()
@@ -315,13 +328,44 @@ def build_catalog(
             raise ValueError(f"the catalog has two tools named {node.name!r}; names must be unique")
         seen.add(node.name)
         entries.append((node, getattr(node.func, _TOOL_ATTRIBUTE, None)))
-    missing = [node.name for node, _ in entries if node.name not in registry]
+    models = {node.name: _models_for(node, registry) for node, _ in entries}
+    missing = [name for name, found in models.items() if found is None]
     if missing:
         raise ValueError(
             f"tools missing from the ModelRegistry: {', '.join(map(repr, missing))}; "
-            "call registry.register(name, ArgsModel, OutModel) for each"
+            "call registry.register(name, ArgsModel, OutModel) for each, or annotate "
+            "them as 'async def fn(args: ArgsModel, ctx) -> OutModel'"
         )
-    return [_spec_for(node, meta, registry) for node, meta in entries]
+    return [_spec_for(node, meta, models[node.name]) for node, meta in entries]
+
+
+def _models_for(node: Node, registry: ModelRegistry | None) -> tuple[Any, Any] | None:
+    """Return a tool's ``(args_model, out_model)``: the registry's, else its annotations'."""
+    entry = registry.get(node.name) if registry is not None else None
+    if entry is None:
+        args_model, out_model = annotated_models(node.func)
+        if args_model is _EMPTY or out_model is _EMPTY:
+            return None
+        return args_model, out_model
+    try:
+        annotated = annotated_models(node.func)
+    except TypeError:
+        # Unresolvable annotations (say, a TYPE_CHECKING-only import) are what
+        # the registry entry is for: nothing to compare, the entry wins.
+        annotated = (_EMPTY, _EMPTY)
+    registered = (entry.in_model, entry.out_model)
+    for side, declared, have in zip(("args", "out"), annotated, registered, strict=True):
+        if declared is not _EMPTY and declared != have:
+            raise ValueError(
+                f"tool {node.name!r}: its {side} annotation is {_type_name(declared)} but the "
+                f"ModelRegistry registers {_type_name(have)}; make them agree (or drop the "
+                "registry entry: the annotations are enough)"
+            )
+    return registered
+
+
+def _type_name(model: Any) -> str:
+    return getattr(model, "__qualname__", None) or repr(model)
 
 
 def _as_node(item: object, index: int) -> Node:
@@ -334,8 +378,9 @@ def _as_node(item: object, index: int) -> Node:
     raise TypeError(f"catalog item #{index} must be a Node or an async tool function; got {item!r}")
 
 
-def _spec_for(node: Node, meta: _ToolMeta | None, registry: ModelRegistry) -> NodeSpec:
-    args_model, out_model = registry.models(node.name)
+def _spec_for(node: Node, meta: _ToolMeta | None, models: tuple[Any, Any] | None) -> NodeSpec:
+    assert models is not None  # build_catalog reported every tool without models
+    args_model, out_model = models
     if meta is None:
         desc = _docstring_summary(node.func)
         if not desc:

@@ -297,12 +297,18 @@ class PenguiFlow:
 
         Args:
             registry: Models for validating nodes. When given, every node whose
-                policy validates must be registered. Without a registry nothing is
-                validated and nodes receive messages as emitted.
+                policy validates must be registered or fully annotated
+                (``async def fn(msg: InModel, ctx) -> OutModel``, not ``Any``);
+                annotated nodes are registered on a copy, never on ``registry``.
+                Without a registry nothing is validated and nodes receive
+                messages as emitted.
 
         Raises:
             RuntimeError: Called twice, after ``stop()``, or outside an event loop.
-            ValueError: Validating nodes are missing from ``registry`` (all are named).
+            ValueError: Validating nodes are neither in ``registry`` nor
+                annotated (all are named).
+            TypeError: A validating node's annotation cannot be resolved or
+                is not a type pydantic can validate.
         """
         if self._state is not FlowState.CREATED:
             raise RuntimeError(
@@ -311,15 +317,21 @@ class PenguiFlow:
         if registry is not None:
             if not isinstance(registry, ModelRegistry):
                 raise TypeError(f"registry must be a ModelRegistry; got {type(registry).__name__}")
+            # Nodes typed `async def fn(msg: In, ctx) -> Out` need no entry; they are
+            # added to a copy so the caller's registry (maybe shared) stays as given.
+            registry = registry.copy()
             missing = [
                 node.name
                 for node in self._graph.nodes
-                if node.policy.validate != "none" and node.name not in registry
+                if node.policy.validate != "none"
+                and node.name not in registry
+                and not registry.register_from_annotations(node)
             ]
             if missing:
                 raise ValueError(
                     f"nodes {missing} validate their messages but are not registered in the "
                     "ModelRegistry: call registry.register(name, InModel, OutModel) for each, "
+                    "annotate them as 'async def fn(msg: InModel, ctx) -> OutModel', "
                     "or give them NodePolicy(validate='none')"
                 )
         try:

@@ -67,7 +67,8 @@ def build_graph(adjacencies: Iterable[Any], *, allow_cycles: bool = False) -> Fl
     """Validate adjacencies (``node.to(...)`` results) and build the graph.
 
     Raises:
-        TypeError: If an adjacency is not ``node.to(...)`` (or a bare node).
+        TypeError: If an adjacency is not ``node.to(...)`` (or a bare node), or
+            a successor in a hand-built ``(node, successors)`` tuple is not a node.
         ValueError: If the flow is empty or two different nodes share a name.
         CycleError: If a cycle has no ``allow_cycle`` node and ``allow_cycles`` is false.
     """
@@ -93,6 +94,13 @@ def build_graph(adjacencies: Iterable[Any], *, allow_cycles: bool = False) -> Fl
                 f"adjacency #{index} must be the result of node.to(...); got {adjacency!r}"
             )
         node, targets = adjacency
+        for position, target in enumerate(targets):
+            if not isinstance(target, Node):
+                raise TypeError(
+                    f"adjacency #{index} ({node.name!r}): successor #{position} must be a Node; "
+                    f"got {target!r} ({type(target).__name__}). Build adjacencies with "
+                    "node.to(successor, ...)"
+                )
         add(node)
         for target in targets:
             add(target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import numbers
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias
@@ -49,8 +50,14 @@ class NodePolicy:
             (payload-only messages count as a trace each); different traces run
             side by side. ``1`` (the default) processes one message at a time.
 
+    Every field is checked when the policy is built. A wrong type (a string,
+    a bool, ``None`` where a number is required) is reported like an
+    out-of-range value, with `ValueError`, so one ``except ValueError``
+    catches every invalid policy; the message names the field.
+
     Raises:
-        ValueError: If a value is out of range or ``validate`` is unknown.
+        ValueError: If a value has the wrong type, is not finite (``inf``,
+            ``nan``), is out of range, or ``validate`` is unknown.
     """
 
     validate: ValidateMode = "both"
@@ -67,25 +74,14 @@ class NodePolicy:
                 f"NodePolicy.validate must be one of {', '.join(map(repr, _VALIDATE_MODES))}; "
                 f"got {self.validate!r}"
             )
-        if self.timeout_s is not None and not (
-            self.timeout_s > 0 and math.isfinite(self.timeout_s)
-        ):
-            raise ValueError(
-                f"NodePolicy.timeout_s must be a positive number or None; got {self.timeout_s!r}"
-            )
+        _check_number("timeout_s", self.timeout_s, minimum=0, inclusive=False, optional=True)
         if type(self.max_retries) is not int or self.max_retries < 0:
             raise ValueError(
                 f"NodePolicy.max_retries must be an int >= 0; got {self.max_retries!r}"
             )
-        if not self.backoff_base >= 0:
-            raise ValueError(f"NodePolicy.backoff_base must be >= 0; got {self.backoff_base!r}")
-        if not self.backoff_mult >= 1:
-            raise ValueError(f"NodePolicy.backoff_mult must be >= 1; got {self.backoff_mult!r}")
-        if self.max_backoff is not None and not self.max_backoff >= 0:
-            raise ValueError(
-                f"NodePolicy.max_backoff must be >= 0 or None; got {self.max_backoff!r}"
-            )
-
+        _check_number("backoff_base", self.backoff_base, minimum=0)
+        _check_number("backoff_mult", self.backoff_mult, minimum=1)
+        _check_number("max_backoff", self.max_backoff, minimum=0, optional=True)
         if type(self.max_concurrency) is not int or self.max_concurrency < 1:
             raise ValueError(
                 f"NodePolicy.max_concurrency must be an int >= 1; got {self.max_concurrency!r}"
@@ -119,7 +115,9 @@ class Node(Generic[InT, OutT]):
     Raises:
         TypeError: If ``func`` is not an async callable or ``policy`` is not a NodePolicy.
         ValueError: If the signature does not take exactly two positional
-            parameters or the name is empty.
+            parameters, the name is empty, or ``name`` is missing for a
+            callable without a ``__name__`` (a callable object, a
+            ``functools.partial``).
 
     Example:
         >>> async def triage(msg, ctx):
@@ -138,6 +136,12 @@ class Node(Generic[InT, OutT]):
     ) -> None:
         _check_node_func(func, name)
         resolved = name if name is not None else getattr(func, "__name__", None)
+        if name is None and resolved is None:
+            # Callable objects and functools.partial carry no __name__ to default to.
+            raise ValueError(
+                f"Node({func!r}): a {type(func).__name__!r} object has no __name__ to name "
+                "the node after; pass name='...'"
+            )
         if not isinstance(resolved, str) or not resolved:
             raise ValueError(f"Node name must be a non-empty string; got {resolved!r}")
         if policy is None:
@@ -170,6 +174,36 @@ class Node(Generic[InT, OutT]):
 
     def __repr__(self) -> str:
         return f"Node({self.name!r})"
+
+
+def _check_number(
+    field: str,
+    value: object,
+    *,
+    minimum: float,
+    inclusive: bool = True,
+    optional: bool = False,
+) -> None:
+    """Raise `ValueError` naming ``field`` unless ``value`` is a finite real number in range.
+
+    ``bool`` is an ``int`` to Python but never a duration or a factor here:
+    ``timeout_s=True`` would silently mean one second.
+    """
+    if value is None and optional:
+        return
+    bound = f"> {minimum}" if not inclusive else f">= {minimum}"
+    wanted = f"a finite number {bound}" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"NodePolicy.{field} must be {wanted}; got {value!r} ({type(value).__name__})"
+        )
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float is not a usable delay either
+        number = math.inf
+    in_range = number >= minimum if inclusive else number > minimum
+    if not (math.isfinite(number) and in_range):
+        raise ValueError(f"NodePolicy.{field} must be {wanted}; got {value!r}")
 
 
 Targets: TypeAlias = Node | str | Sequence[Node | str] | None

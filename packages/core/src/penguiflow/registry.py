@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import sys
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from penguiflow.node import Node
 from penguiflow.types import Message
 
-__all__ = ["ModelRegistry", "NodeModels"]
+__all__ = ["ModelRegistry", "NodeModels", "annotated_models"]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,42 @@ class ModelRegistry:
         unwraps = not (isinstance(in_model, type) and issubclass(in_model, Message))
         self._entries[node_name] = NodeModels(in_model, out_model, in_adapter, out_adapter, unwraps)
 
+    def register_from_annotations(self, node: Node) -> bool:
+        """Register ``node`` with the models its function's annotations declare.
+
+        For ``async def fn(msg: InModel, ctx) -> OutModel`` this is
+        ``register(node.name, InModel, OutModel)``; ``msg: Message`` makes the
+        node take whole envelopes, exactly as registering ``Message`` does.
+        See `annotated_models` for how the annotations are read.
+
+        Args:
+            node: The node to register under its name.
+
+        Returns:
+            ``True`` if the node was registered; ``False``, registering nothing,
+            when its message parameter or its return is not annotated (or is
+            annotated ``Any``).
+
+        Raises:
+            ValueError: If the node is already registered.
+            TypeError: If an annotation cannot be resolved or pydantic cannot
+                validate the type it names.
+        """
+        try:
+            in_model, out_model = annotated_models(node.func)
+        except TypeError as exc:
+            raise TypeError(f"node {node.name!r}: {exc}") from exc
+        if in_model is inspect.Parameter.empty or out_model is inspect.Parameter.empty:
+            return False
+        self.register(node.name, in_model, out_model)
+        return True
+
+    def copy(self) -> ModelRegistry:
+        """Return a new registry with the same entries (and the same cached adapters)."""
+        twin = ModelRegistry()
+        twin._entries = dict(self._entries)
+        return twin
+
     def get(self, node_name: str) -> NodeModels | None:
         """Return the contract of ``node_name``, or ``None`` if it is not registered."""
         return self._entries.get(node_name)
@@ -103,3 +148,77 @@ class ModelRegistry:
     def names(self) -> list[str]:
         """Return the registered node names in registration order."""
         return list(self._entries)
+
+
+def annotated_models(func: Callable[..., Any]) -> tuple[Any, Any]:
+    """Read ``(in_model, out_model)`` from an ``async def fn(msg: In, ctx) -> Out`` function.
+
+    The first positional parameter's annotation is the input model and the
+    return annotation the output model. String annotations (``from
+    __future__ import annotations``) are resolved in the function's module
+    with `typing.get_type_hints`, one at a time, so a context annotated with
+    a name imported only under ``TYPE_CHECKING`` does not get in the way.
+    ``functools.partial`` objects and async callable objects are read
+    through to the function they call.
+
+    Args:
+        func: A node or tool function.
+
+    Returns:
+        The two types. A side that is not annotated, or annotated ``Any``
+        (which declares no contract), is ``inspect.Parameter.empty``.
+
+    Raises:
+        TypeError: If an annotation names something that cannot be resolved,
+            for example a model defined inside a function.
+    """
+    empty = inspect.Parameter.empty
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return empty, empty  # builtins without a signature declare nothing
+    positional = [p for p in signature.parameters.values() if p.kind in _POSITIONAL]
+    owner = _annotation_owner(func)
+    in_raw = positional[0].annotation if positional else empty
+    return (
+        _resolve(in_raw, owner, "message parameter"),
+        _resolve(signature.return_annotation, owner, "return"),
+    )
+
+
+def _annotation_owner(func: Any) -> Any:
+    """Return the plain function whose module a string annotation of ``func`` refers to."""
+    target = func
+    while isinstance(target, functools.partial):
+        target = target.func
+    target = inspect.unwrap(target)
+    if inspect.ismethod(target):
+        target = target.__func__
+    if not inspect.isfunction(target):
+        target = inspect.unwrap(getattr(type(target), "__call__", target))  # noqa: B004
+    return target
+
+
+def _resolve(annotation: Any, owner: Any, side: str) -> Any:
+    empty = inspect.Parameter.empty
+    if annotation is empty:
+        return empty
+    if isinstance(annotation, str):
+        globalns = getattr(owner, "__globals__", None)
+        if globalns is None:
+            module = sys.modules.get(getattr(owner, "__module__", None) or "")
+            globalns = vars(module) if module is not None else {}
+        # get_type_hints wants an object with __annotations__; give it just this one.
+        holder = SimpleNamespace(__annotations__={"value": annotation})
+        try:
+            annotation = typing.get_type_hints(holder, globalns, include_extras=True)["value"]
+        except Exception as exc:
+            name = getattr(owner, "__qualname__", repr(owner))
+            raise TypeError(
+                f"cannot resolve the {side} annotation {annotation!r} of {name} ({exc}); "
+                "define the type at module level (not inside a function or under "
+                "TYPE_CHECKING), or register the models explicitly"
+            ) from exc
+    if annotation is Any:
+        return empty
+    return type(None) if annotation is None else annotation

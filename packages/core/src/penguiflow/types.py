@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "WM",
@@ -23,6 +23,12 @@ def _new_trace_id() -> str:
     return uuid.uuid4().hex
 
 
+# A trace id or tenant keys history, fetch and cancel: an empty or blank one
+# could be written but never asked for again. Constraints rather than a Python
+# validator keep envelope construction on the fast path (checked in Rust); the
+# default trace id is not validated at all.
+_Key = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
+
 # Validators are built on first use rather than at import: `import penguiflow`
 # stays cheap and programs pay only for the types they touch.
 _LAZY = ConfigDict(defer_build=True)
@@ -32,15 +38,15 @@ class Headers(BaseModel):
     """Routing headers of an envelope.
 
     Attributes:
-        tenant: The tenant the trace belongs to. Required: it is the unit of
-            isolation for fetch, cancel and history.
+        tenant: The tenant the trace belongs to. Required and not blank: it
+            is the unit of isolation for fetch, cancel and history.
         topic: Optional free-form topic used by routers.
         priority: Optional priority hint (higher is more urgent).
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, defer_build=True)
 
-    tenant: str
+    tenant: _Key
     topic: str | None = None
     priority: int = 0
 
@@ -55,7 +61,8 @@ class Message(BaseModel):
     Attributes:
         payload: The value carried by the envelope (usually a pydantic model).
         headers: Routing headers; ``tenant`` is required.
-        trace_id: Correlates every message of one run. A fresh uuid4 hex by default.
+        trace_id: Correlates every message of one run. A fresh uuid4 hex by
+            default; an explicit one must not be empty or blank.
         ts: Creation time, epoch seconds.
         deadline_s: Absolute wall-clock deadline (epoch seconds) or ``None``.
         meta: Mutable metadata carried across hops (see the metadata guide).
@@ -69,7 +76,7 @@ class Message(BaseModel):
 
     payload: Any
     headers: Headers
-    trace_id: str = Field(default_factory=_new_trace_id)
+    trace_id: _Key = Field(default_factory=_new_trace_id)
     ts: float = Field(default_factory=time.time)
     deadline_s: float | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
