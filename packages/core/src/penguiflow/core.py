@@ -10,21 +10,27 @@ from typing import Any
 
 from penguiflow._kernel.context import Context, NodeHost
 from penguiflow._kernel.floe import Floe
-from penguiflow._kernel.runtime import FlowRuntime, NodeRunner
+from penguiflow._kernel.runtime import FlowRuntime
 from penguiflow._kernel.timeouts import check_timeout
-from penguiflow._kernel.worker import NodeWorker
+from penguiflow._kernel.worker import node_workers
 from penguiflow.bus.base import MessageBus
 from penguiflow.distributed._names import check_namespace, flow_namespace
 from penguiflow.distributed._proxy import WorkerNodeProxy, check_worker_nodes
 from penguiflow.distributed.worker import registry_models
-from penguiflow.errors import CycleError, FetchTimeout
+from penguiflow.errors import CycleError
 from penguiflow.graph import Adjacency, FlowGraph, build_graph
 from penguiflow.middlewares import Middleware
 from penguiflow.node import Node, Targets
 from penguiflow.playbook import call_playbook
 from penguiflow.protocols import FlowState, FlowStatistics
-from penguiflow.registry import ModelRegistry
-from penguiflow.state._persister import EventPersister, StatePolicy, block_gate, check_store
+from penguiflow.registry import ModelRegistry, registry_for
+from penguiflow.state._persister import (
+    EventPersister,
+    StatePolicy,
+    block_gate,
+    check_store,
+    load_flushed,
+)
 from penguiflow.state.base import StateStore, StoredEvent
 from penguiflow.types import Message, StreamChunk
 
@@ -220,14 +226,8 @@ class PenguiFlow:
         if tenant is not None:
             self._runtime.check_tenant(trace_id, tenant)
         if self._state is FlowState.RUNNING:
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._runtime.hub.drain(self._persister)
-            except TimeoutError:
-                raise TimeoutError(
-                    f"load_history: the state store did not save the pending events of the "
-                    f"flow within {timeout}s (is it reachable?)"
-                ) from None
+            hub = self._runtime.hub
+            return await load_flushed(hub, self._persister, trace_id, tenant, timeout)
         return await self._persister.store.load_history(trace_id, tenant=tenant)
 
     def _attach_store(self, store: StateStore, policy: StatePolicy) -> EventPersister:
@@ -315,25 +315,7 @@ class PenguiFlow:
                 f"flow.run() can only be called once; this flow is {self._state.value}"
             )
         if registry is not None:
-            if not isinstance(registry, ModelRegistry):
-                raise TypeError(f"registry must be a ModelRegistry; got {type(registry).__name__}")
-            # Nodes typed `async def fn(msg: In, ctx) -> Out` need no entry; they are
-            # added to a copy so the caller's registry (maybe shared) stays as given.
-            registry = registry.copy()
-            missing = [
-                node.name
-                for node in self._graph.nodes
-                if node.policy.validate != "none"
-                and node.name not in registry
-                and not registry.register_from_annotations(node)
-            ]
-            if missing:
-                raise ValueError(
-                    f"nodes {missing} validate their messages but are not registered in the "
-                    "ModelRegistry: call registry.register(name, InModel, OutModel) for each, "
-                    "annotate them as 'async def fn(msg: InModel, ctx) -> OutModel', "
-                    "or give them NodePolicy(validate='none')"
-                )
+            registry = registry_for(registry, self._graph.nodes)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -344,24 +326,11 @@ class PenguiFlow:
         runtime.hub.start()
         host = NodeHost(flow=self, run_playbook=call_playbook)
         for node in self._graph.nodes:
-            workers: list[NodeRunner]
             if node in self._workers:
-                workers = [self._worker_proxy(node, registry)]
-            elif node.policy.max_concurrency == 1:
-                workers = [NodeWorker(runtime, node, registry, host)]
+                runtime.start_worker(self._worker_proxy(node, registry), loop)
             else:
-                busy: set[str] = set()  # traces the node's workers are processing
-                workers = [
-                    NodeWorker(runtime, node, registry, host, busy)
-                    for _ in range(node.policy.max_concurrency)
-                ]
-            for index, worker in enumerate(workers):
-                suffix = f"#{index}" if len(workers) > 1 else ""
-                task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}{suffix}")
-                task.add_done_callback(_report_worker_crash)
-                worker.task = task
-                runtime.workers.append(worker)
-                runtime.tasks.append(task)
+                for worker in node_workers(runtime, node, registry, host):
+                    runtime.start_worker(worker, loop)
         self._state = FlowState.RUNNING
 
     def _worker_proxy(self, node: Node, registry: ModelRegistry | None) -> WorkerNodeProxy:
@@ -524,36 +493,8 @@ class PenguiFlow:
     ) -> Any:
         self._check_running("fetch")
         runtime = self._runtime
-        floes = None if sources is None else self._egress(sources)
-        if trace_id is None:
-            if tenant is not None:
-                raise ValueError("fetch(tenant=...) needs trace_id=...: tenants own traces")
-            if timeout is None:
-                item = await runtime.rookery.take(floes)
-                return runtime.took_from_rookery(item)
-        elif type(trace_id) is not str:
-            raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
-        check_timeout(timeout)
-        try:
-            async with asyncio.timeout(timeout):
-                if trace_id is None:
-                    return runtime.took_from_rookery(await runtime.rookery.take(floes))
-                return await runtime.take_result(
-                    floes, trace_id, tenant=tenant, unseen_ended=unseen_ended
-                )
-        except TimeoutError:
-            raise FetchTimeout(trace_id, timeout) from None
-
-    def _egress(self, sources: Sequence[Node | str]) -> list[Floe]:
-        floes: list[Floe] = []
-        for source in sources:
-            name = source.name if isinstance(source, Node) else source
-            floe = next((f for n, f in self._runtime.rookery_floes.items() if n.name == name), None)
-            if floe is None:
-                egress = [n.name for n in self._runtime.rookery_floes]
-                raise ValueError(f"{name!r} does not feed Rookery; egress nodes are {egress}")
-            floes.append(floe)
-        return floes
+        floes = None if sources is None else runtime.egress_floes(sources)
+        return await runtime.take(floes, trace_id, timeout, tenant, unseen_ended=unseen_ended)
 
     async def first_result(
         self,
@@ -630,19 +571,7 @@ class PenguiFlow:
             raise RuntimeError(f"cannot {action}: the flow has been stopped")
 
     def _ingress(self, to: Targets) -> list[Floe]:
-        floes = self._runtime.ingress_floes
-        if to is None:
-            return list(floes.values())
-        wanted = [to] if isinstance(to, Node | str) else list(to)
-        result: list[Floe] = []
-        for target in wanted:
-            name = target.name if isinstance(target, Node) else target
-            floe = next((f for n, f in floes.items() if n.name == name), None)
-            if floe is None:
-                known = [n.name for n in floes]
-                raise ValueError(f"unknown target {name!r}: OpenSea feeds only {known}")
-            result.append(floe)
-        return result
+        return self._runtime.ingress(to)
 
     def __repr__(self) -> str:
         return (
@@ -698,11 +627,3 @@ def _renamed_remote_nodes(
     if worker_nodes:
         raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
     return remote_nodes
-
-
-def _report_worker_crash(task: asyncio.Task[None]) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None:
-        logger.error("worker %s crashed", task.get_name(), exc_info=exc)

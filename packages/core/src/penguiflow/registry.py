@@ -6,7 +6,7 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from penguiflow.node import Node
 from penguiflow.types import Message
 
-__all__ = ["ModelRegistry", "NodeModels", "annotated_models"]
+__all__ = ["ModelRegistry", "NodeModels", "annotated_models", "registry_for"]
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -222,3 +222,33 @@ def _resolve(annotation: Any, owner: Any, side: str) -> Any:
     if annotation is Any:
         return empty
     return type(None) if annotation is None else annotation
+
+
+def registry_for(registry: object, nodes: Iterable[Node]) -> ModelRegistry:
+    """Return the registry a flow runs ``nodes`` with: ``registry`` plus the annotated nodes.
+
+    Nodes typed ``async def fn(msg: In, ctx) -> Out`` need no entry; they are
+    added to a copy, so the caller's registry (maybe shared by flows) stays as given.
+
+    Raises:
+        TypeError: ``registry`` is not a ModelRegistry, or an annotation cannot be resolved.
+        ValueError: Validating nodes are neither registered nor annotated (all are named).
+    """
+    if not isinstance(registry, ModelRegistry):
+        raise TypeError(f"registry must be a ModelRegistry; got {type(registry).__name__}")
+    registry = registry.copy()
+    missing = [
+        node.name
+        for node in nodes
+        if node.policy.validate != "none"
+        and node.name not in registry
+        and not registry.register_from_annotations(node)
+    ]
+    if missing:
+        raise ValueError(
+            f"nodes {missing} validate their messages but are not registered in the "
+            "ModelRegistry: call registry.register(name, InModel, OutModel) for each, "
+            "annotate them as 'async def fn(msg: InModel, ctx) -> OutModel', "
+            "or give them NodePolicy(validate='none')"
+        )
+    return registry

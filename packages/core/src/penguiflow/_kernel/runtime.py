@@ -18,8 +18,9 @@ from penguiflow._kernel.envelope import Traced, rewrap
 from penguiflow._kernel.floe import EMPTY, Floe, FloeClosed, Inbox
 from penguiflow._kernel.hub import EventHub
 from penguiflow._kernel.sequencer import StreamSequencer
+from penguiflow._kernel.timeouts import check_timeout
 from penguiflow._kernel.traces import TraceState, TraceTable
-from penguiflow.errors import FlowError, TenantMismatch, TraceCancelled, TraceEnded
+from penguiflow.errors import FetchTimeout, FlowError, TenantMismatch, TraceCancelled, TraceEnded
 from penguiflow.events import FlowEvent, FlowEventType
 from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
 from penguiflow.node import Node
@@ -105,6 +106,17 @@ class FlowRuntime:
     def _trace_ended(self, trace_id: str) -> None:
         # Streams the trace left open (no done=True) end with it.
         self.streams.forget_trace(trace_id)
+
+    def start_worker(self, worker: NodeRunner, loop: asyncio.AbstractEventLoop) -> None:
+        """Start ``worker``'s task on ``loop`` (``flow.run``); ``stop`` cancels it."""
+        node = worker.node
+        siblings = sum(1 for w in self.workers if w.node is node)
+        suffix = f"#{siblings}" if node.policy.max_concurrency > 1 else ""
+        task = loop.create_task(worker.run(), name=f"penguiflow-node:{node.name}{suffix}")
+        task.add_done_callback(_report_worker_crash)
+        worker.task = task
+        self.workers.append(worker)
+        self.tasks.append(task)
 
     # -- introspection -------------------------------------------------
     def all_floes(self) -> list[Floe]:
@@ -274,6 +286,77 @@ class FlowRuntime:
             finally:
                 traces.unwatch(trace_id, future)
 
+    async def take(
+        self,
+        floes: Sequence[Floe] | None,
+        trace_id: str | None,
+        timeout: float | None,  # noqa: ASYNC109 - the public fetch's timeout, passed on
+        tenant: str | None,
+        *,
+        unseen_ended: bool = False,
+    ) -> Any:
+        """The body of ``flow.fetch``: check the arguments, take, bound the wait.
+
+        Raises:
+            FetchTimeout: Nothing arrived within ``timeout`` seconds.
+            TypeError: ``trace_id`` is not a str.
+            ValueError: ``tenant`` without ``trace_id``, or a bad ``timeout``.
+            TraceEnded, TenantMismatch, FloeClosed: See `take_result`.
+        """
+        if trace_id is None:
+            if tenant is not None:
+                raise ValueError("fetch(tenant=...) needs trace_id=...: tenants own traces")
+            if timeout is None:
+                return self.took_from_rookery(await self.rookery.take(floes))
+        elif type(trace_id) is not str:
+            raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
+        check_timeout(timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                if trace_id is None:
+                    return self.took_from_rookery(await self.rookery.take(floes))
+                return await self.take_result(
+                    floes, trace_id, tenant=tenant, unseen_ended=unseen_ended
+                )
+        except TimeoutError:
+            raise FetchTimeout(trace_id, timeout) from None
+
+    def egress_floes(self, sources: Sequence[Node | str]) -> list[Floe]:
+        """The Rookery floes of the egress nodes ``sources`` (nodes or names).
+
+        Raises:
+            ValueError: A source does not feed Rookery.
+        """
+        floes: list[Floe] = []
+        for source in sources:
+            name = source.name if isinstance(source, Node) else source
+            floe = next((f for n, f in self.rookery_floes.items() if n.name == name), None)
+            if floe is None:
+                egress = [n.name for n in self.rookery_floes]
+                raise ValueError(f"{name!r} does not feed Rookery; egress nodes are {egress}")
+            floes.append(floe)
+        return floes
+
+    def ingress(self, to: Node | str | Sequence[Node | str] | None) -> list[Floe]:
+        """The OpenSea floes of the ingress nodes ``to`` (all when ``None``).
+
+        Raises:
+            ValueError: A target is not an ingress node.
+        """
+        floes = self.ingress_floes
+        if to is None:
+            return list(floes.values())
+        wanted = [to] if isinstance(to, Node | str) else list(to)
+        result: list[Floe] = []
+        for target in wanted:
+            name = target.name if isinstance(target, Node) else target
+            floe = next((f for n, f in floes.items() if n.name == name), None)
+            if floe is None:
+                known = [n.name for n in floes]
+                raise ValueError(f"unknown target {name!r}: OpenSea feeds only {known}")
+            result.append(floe)
+        return result
+
     def took_from_rookery(self, item: Any) -> Any:
         """Account for an item that left the flow through Rookery; return what the user gets."""
         if isinstance(item, Message):
@@ -381,3 +464,11 @@ class FlowRuntime:
         await drained.wait()
         self.emit_event("trace_cancel_finish", None, trace_id, extra={"dropped": dropped})
         return True
+
+
+def _report_worker_crash(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        logger.error("worker %s crashed", task.get_name(), exc_info=exc)

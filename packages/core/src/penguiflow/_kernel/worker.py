@@ -38,12 +38,23 @@ from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
 from penguiflow.types import FinalAnswer, Message
 
-__all__ = ["NodeWorker"]
+__all__ = ["NodeWorker", "node_workers"]
 
 logger: logging.Logger = logging.getLogger("penguiflow.core")
 
 _FAIRNESS_BATCH = 32
 """Messages a worker may take back to back before it yields to the event loop."""
+
+
+def node_workers(
+    runtime: FlowRuntime, node: Node, registry: ModelRegistry | None, host: NodeHost
+) -> list[NodeWorker]:
+    """The workers serving ``node``: one, or ``max_concurrency`` sharing a busy-trace set."""
+    count = node.policy.max_concurrency
+    if count == 1:
+        return [NodeWorker(runtime, node, registry, host)]
+    busy: set[str] = set()  # traces the node's workers are processing
+    return [NodeWorker(runtime, node, registry, host, busy) for _ in range(count)]
 
 
 class NodeWorker:

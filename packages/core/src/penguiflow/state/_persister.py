@@ -33,6 +33,7 @@ __all__ = [
     "StatePolicy",
     "block_gate",
     "check_store",
+    "load_flushed",
 ]
 
 logger: logging.Logger = logging.getLogger("penguiflow.state")
@@ -118,3 +119,28 @@ def block_gate(hub: Any, persister: EventPersister) -> Callable[[], Awaitable[No
             await hub.wait_backlog_below(persister, BLOCK_BACKLOG)
 
     return gate
+
+
+async def load_flushed(
+    hub: Any,
+    persister: EventPersister,
+    trace_id: str,
+    tenant: str | None,
+    timeout: float | None,  # noqa: ASYNC109 - the public load_history's bound, passed on
+) -> list[StoredEvent]:
+    """Wait (at most ``timeout`` s) until the persister saved what it was given, then load.
+
+    Only the persister is waited for, never the flow's other middlewares.
+
+    Raises:
+        TimeoutError: The store did not save the pending events in time.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await hub.drain(persister)
+    except TimeoutError:
+        raise TimeoutError(
+            f"load_history: the state store did not save the pending events of the flow "
+            f"within {timeout}s (is it reachable?)"
+        ) from None
+    return await persister.store.load_history(trace_id, tenant=tenant)
