@@ -108,6 +108,25 @@ async def test_repairs_are_bounded_then_the_run_fails_clearly() -> None:
     assert len(llm.calls) == 3
 
 
+DEEP_LISTS = "[" * 1000 + "]" * 1000
+DEEP_ANSWER = '{"thought": "x", "next_node": null, "answer": ' + "[" * 300 + "]" * 300 + "}"
+
+
+@pytest.mark.parametrize("reply", [DEEP_LISTS, DEEP_ANSWER], ids=["lists-1000", "answer-300"])
+async def test_a_deeply_nested_reply_is_repaired_like_malformed_json(reply: str) -> None:
+    llm = ScriptedLLM([reply, finish("ok")])
+    result = await ReactPlanner(llm_client=llm, catalog=catalog()).run("q")
+    assert (result.reason, result.payload) == ("answer_complete", "ok")
+    assert "levels deep" in llm.calls[1].messages[-1]["content"]
+
+
+async def test_a_reply_that_stays_deeply_nested_ends_with_invalid_output() -> None:
+    llm = ScriptedLLM([DEEP_LISTS, DEEP_ANSWER])
+    result = await ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=1).run("q")
+    assert isinstance(result, PlannerFinish) and result.reason == "invalid_output"
+    assert "nests objects or lists more than 100 levels deep" in result.metadata["error"]
+
+
 async def test_invalid_args_and_unknown_tools_are_fed_back() -> None:
     llm = ScriptedLLM(
         [

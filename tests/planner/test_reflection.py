@@ -287,6 +287,26 @@ async def test_a_critique_that_stays_invalid_accepts_the_draft_with_an_error() -
     assert event.error == record["error"] and event.extra["passed"] is False
 
 
+async def test_a_deeply_nested_critique_is_malformed_and_the_draft_accepted() -> None:
+    deep = "[" * 1000 + "]" * 1000
+    critic = ScriptedLLM([deep, '{"score": 0.9, "issues": ' + "[" * 300 + "]" * 300 + "}"])
+    planner = ReactPlanner(
+        llm_client=ScriptedLLM([finish("the draft")]),
+        catalog=catalog(),
+        reflection_config=config(),
+        reflection_llm=critic,
+    )
+    result = await planner.run("q")
+
+    assert isinstance(result, PlannerFinish)
+    assert (result.reason, result.payload) == ("answer_complete", "the draft")
+    assert result.metadata["reflection"]["error"] == (
+        "invalid critique after one repair: "
+        "the reply nests objects or lists more than 100 levels deep"
+    )
+    assert "levels deep" in critic.calls[1].messages[-1]["content"]
+
+
 async def test_a_failing_critic_accepts_the_draft() -> None:
     planner = ReactPlanner(
         llm_client=ScriptedLLM([finish("the draft")]),

@@ -146,7 +146,15 @@ async def test_without_a_summarizer_llm_the_main_llm_summarises() -> None:
 
 
 @pytest.mark.parametrize(
-    "reply", ["not json at all", {"summary": "   "}, {"text": "wrong key"}, ["a", "list"]]
+    "reply",
+    [
+        "not json at all",
+        {"summary": "   "},
+        {"text": "wrong key"},
+        ["a", "list"],
+        "[" * 1000 + "]" * 1000,
+    ],
+    ids=["not-json", "blank", "wrong-key", "list", "nested-1000-deep"],
 )
 async def test_junk_from_the_summariser_falls_back_to_a_truncated_summary(reply: Any) -> None:
     events: list[PlannerEvent] = []
