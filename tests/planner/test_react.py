@@ -127,6 +127,24 @@ async def test_a_reply_that_stays_deeply_nested_ends_with_invalid_output() -> No
     assert "nests objects or lists more than 100 levels deep" in result.metadata["error"]
 
 
+async def test_a_repair_shows_only_the_latest_bad_reply_cut_short() -> None:
+    huge = ["x" * 1_000_000, "y" * 1_000_000, "z" * 1_000_000]
+    llm = ScriptedLLM([*huge, finish("ok")])
+    result = await ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=3).run("q")
+    assert result.reason == "answer_complete"
+    first = llm.calls[0].messages
+    for index, bad in enumerate(huge, start=1):
+        messages = llm.calls[index].messages
+        assert messages[: len(first)] == first  # the step's prompt, then one repair pair
+        assert len(messages) == len(first) + 2
+        shown, complaint = messages[-2], messages[-1]
+        assert shown == {"role": "assistant", "content": bad[:4000]}
+        assert "1,000,000 characters long; only its first 4,000 are shown" in complaint["content"]
+        assert (
+            sum(len(m["content"]) for m in messages) < sum(len(m["content"]) for m in first) + 5000
+        )
+
+
 async def test_invalid_args_and_unknown_tools_are_fed_back() -> None:
     llm = ScriptedLLM(
         [

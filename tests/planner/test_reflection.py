@@ -307,6 +307,22 @@ async def test_a_deeply_nested_critique_is_malformed_and_the_draft_accepted() ->
     assert "levels deep" in critic.calls[1].messages[-1]["content"]
 
 
+async def test_the_critic_sees_its_invalid_review_cut_short() -> None:
+    critic = ScriptedLLM(["n" * 1_000_000, critique(0.9)])
+    planner = ReactPlanner(
+        llm_client=ScriptedLLM([finish("a")]),
+        catalog=catalog(),
+        reflection_config=config(),
+        reflection_llm=critic,
+    )
+    result = await planner.run("q")
+
+    assert isinstance(result, PlannerFinish) and result.metadata["reflection"]["score"] == 0.9
+    shown, complaint = critic.calls[1].messages[-2:]
+    assert shown == {"role": "assistant", "content": "n" * 4000}
+    assert "1,000,000 characters long; only its first 4,000 are shown" in complaint["content"]
+
+
 async def test_a_failing_critic_accepts_the_draft() -> None:
     planner = ReactPlanner(
         llm_client=ScriptedLLM([finish("the draft")]),

@@ -1,9 +1,11 @@
 """One planning step: ask the LLM for an action, and repair it until it is valid (or give up).
 
-A reply can be wrong in two ways: not a valid action (bad JSON, wrong
-shape), or a valid action that names an unknown tool or gives arguments
-its model rejects. Either way the reply and the problem are shown to the
-LLM, which tries again, up to ``repair_attempts`` times per step.
+A reply can be wrong in two ways: not a valid action (bad JSON, JSON nested
+too deeply, wrong shape), or a valid action that names an unknown tool or
+gives arguments its model rejects. Either way the reply (cut to its first
+few thousand characters) and the problem are shown to the LLM, which tries
+again, up to ``repair_attempts`` times per step. Each repair prompt is the
+step's prompt plus the latest bad reply only, so repairs never pile up.
 """
 
 from __future__ import annotations
@@ -138,7 +140,9 @@ async def decide(
                 "repair", trajectory_step=step, error=problem, extra={"reply": text[:500]}
             ),
         )
-        chat.extend(render_repair(text, problem))
+        # Only the latest bad reply is shown, cut short: earlier ones would only
+        # grow every repair prompt (a 1 MB reply repaired three times is not a 3 MB prompt).
+        chat = [*messages, *render_repair(text, problem)]
 
 
 def _resolve(action: PlannerAction, runner: ToolRunner, decision: Decision) -> str | None:
