@@ -302,7 +302,7 @@ async def test_hints_limit_parallel_steps() -> None:
     [
         ({"max_iters": 2}, [call("search_docs", {"text": "x"})] * 3, "max_iters"),
         ({"hop_budget": 1}, [call("search_docs", {"text": "x"})] * 3, "hop_budget"),
-        ({"token_budget": 50}, [call("search_docs", {"text": "x"})] * 3, "token_budget"),
+        ({"max_run_tokens": 50}, [call("search_docs", {"text": "x"})] * 3, "token_budget"),
     ],
 )
 async def test_each_limit_ends_the_run_with_its_reason(

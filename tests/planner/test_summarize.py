@@ -200,6 +200,38 @@ async def test_a_failing_summariser_call_falls_back_and_costs_nothing() -> None:
     assert "0. search_docs -> " in prompt_text(main, 3)
 
 
+@pytest.mark.parametrize("argument", ["token_budget", "prompt_token_budget"])
+async def test_token_budget_is_the_summary_threshold_not_a_limit(argument: str) -> None:
+    # The published meaning: token_budget summarises like prompt_token_budget; the
+    # run, which uses far more than BUDGET tokens in all, still finishes with its answer.
+    main = ScriptedLLM([search("alpha"), search("beta"), search("gamma"), finish("answer")])
+    summarizer = ScriptedLLM([{"summary": "alpha was searched"}], name="summarizer")
+    planner = ReactPlanner(
+        llm_client=main, catalog=catalog(), summarizer_llm=summarizer, **{argument: BUDGET}
+    )
+    result = await planner.run("q")
+
+    assert isinstance(result, PlannerFinish)
+    assert (result.reason, result.payload) == ("answer_complete", "answer")
+    assert result.metadata["token_estimate"] > BUDGET
+    assert len(summarizer.calls) == 1
+    assert "alpha was searched" in prompt_text(main, 3)
+    assert planner.token_budget == BUDGET and planner.max_run_tokens is None
+
+
+def test_token_budget_and_prompt_token_budget_are_one_setting() -> None:
+    both = ReactPlanner(
+        llm_client=ScriptedLLM([]), catalog=catalog(), token_budget=10, prompt_token_budget=10
+    )
+    assert both.token_budget == 10
+    with pytest.raises(ValueError, match=r"are one setting .* give max_run_tokens"):
+        ReactPlanner(
+            llm_client=ScriptedLLM([]), catalog=catalog(), token_budget=10, prompt_token_budget=20
+        )
+    with pytest.raises(ValueError, match="token_budget must be an int > 0"):
+        ReactPlanner(llm_client=ScriptedLLM([]), catalog=catalog(), token_budget=0)
+
+
 async def test_no_budget_means_no_summary() -> None:
     main = ScriptedLLM([search("alpha"), search("beta"), search("gamma"), finish()])
     summarizer = ScriptedLLM([], name="summarizer")

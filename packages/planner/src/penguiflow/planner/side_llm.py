@@ -2,7 +2,7 @@
 
 A side call is any LLM call besides the planner's own steps. It is charged
 to its role in the run's `CostTracker` (``reflection``, ``summarizer``) and
-its tokens count toward the run's ``token_budget`` like any other call.
+its tokens count toward the run's ``max_run_tokens`` like any other call.
 Side LLMs see the trajectory through `compact_steps`: one short line of
 JSON per step instead of full observations.
 """
@@ -49,8 +49,17 @@ async def ask_role(
 
     Raises:
         LLMError: The call failed.
+        penguiflow.planner.limits.TokenBudgetSpent: The call brought the run to
+            ``max_run_tokens``.
     """
-    caller = LLMCaller(client, role, main.cost, main.callback, tokens_used=main.tokens_used)
+    caller = LLMCaller(
+        client,
+        role,
+        main.cost,
+        main.callback,
+        tokens_used=main.tokens_used,
+        max_tokens=main.max_tokens,
+    )
     try:
         return await caller(messages, step=step, response_format=response_format)
     finally:

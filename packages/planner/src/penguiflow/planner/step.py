@@ -21,6 +21,7 @@ from penguiflow.planner.actions import ActionError, PlannerAction, parse_action
 from penguiflow.planner.cost import CostTracker, LLMRole
 from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.execution import ToolRunner, describe_validation
+from penguiflow.planner.limits import TokenBudgetSpent
 from penguiflow.planner.llm import JSONLLMClient, LLMError, StreamCallback, normalize_reply
 from penguiflow.planner.prompts import estimate_tokens, render_repair
 
@@ -50,13 +51,20 @@ class Decision:
 
 @dataclass(slots=True)
 class LLMCaller:
-    """Calls one LLM for a role, counting its cost, tokens and an ``llm_call`` event."""
+    """Calls one LLM for a role, counting its cost, tokens and an ``llm_call`` event.
+
+    Attributes:
+        tokens_used: Estimated tokens of the run so far (this call's included after it).
+        max_tokens: The run's ``max_run_tokens``: a call that reaches it is still
+            counted, then raises `TokenBudgetSpent` (``None``: no limit).
+    """
 
     client: JSONLLMClient
     role: LLMRole
     cost: CostTracker
     callback: EventCallback | None
     tokens_used: int = 0
+    max_tokens: int | None = None
 
     async def __call__(
         self,
@@ -70,6 +78,7 @@ class LLMCaller:
 
         Raises:
             LLMError: The client failed (its own retries exhausted) or returned garbage.
+            TokenBudgetSpent: The call brought the run to ``max_tokens``.
         """
         prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
         started = time.perf_counter()
@@ -97,6 +106,8 @@ class LLMCaller:
                 extra={"role": self.role, "cost_usd": reply.cost_usd},
             ),
         )
+        if self.max_tokens is not None and self.tokens_used >= self.max_tokens:
+            raise TokenBudgetSpent(self.tokens_used, self.max_tokens)
         return reply.text
 
 
