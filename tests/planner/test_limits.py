@@ -238,7 +238,7 @@ async def test_max_run_tokens_is_checked_after_every_llm_call() -> None:
         repair_attempts=3,
         event_callback=events.append,
     )
-    result = await planner.run("q")
+    result = await asyncio.wait_for(planner.run("q"), BOUND_S)
 
     assert isinstance(result, PlannerFinish)
     assert (result.reason, result.payload) == ("token_budget", None)
@@ -255,7 +255,7 @@ async def test_max_run_tokens_is_checked_after_every_llm_call() -> None:
 async def test_the_tool_call_that_reaches_max_run_tokens_is_not_made() -> None:
     llm = ScriptedLLM([call("search_docs", thought="t" * 8_000), finish()])
     planner = ReactPlanner(llm_client=llm, catalog=catalog(), max_run_tokens=2_000)
-    result = await planner.run("q")
+    result = await asyncio.wait_for(planner.run("q"), BOUND_S)
 
     assert isinstance(result, PlannerFinish) and result.reason == "token_budget"
     assert result.metadata["hops"] == 0 and result.metadata["steps"] == []
@@ -270,7 +270,7 @@ async def test_a_side_call_reaching_max_run_tokens_stops_the_run() -> None:
         reflection_llm=critic,
         max_run_tokens=5_000,
     )
-    result = await planner.run("q")
+    result = await asyncio.wait_for(planner.run("q"), BOUND_S)
 
     assert isinstance(result, PlannerFinish)
     assert (result.reason, result.payload) == ("token_budget", None)
@@ -280,7 +280,8 @@ async def test_a_side_call_reaching_max_run_tokens_stops_the_run() -> None:
 
 async def test_max_run_tokens_holds_across_steps_and_counts_every_call() -> None:
     llm = ScriptedLLM([call("search_docs", str(i)) for i in range(8)])
-    result = await ReactPlanner(llm_client=llm, catalog=catalog(), max_run_tokens=4_000).run("q")
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), max_run_tokens=4_000)
+    result = await asyncio.wait_for(planner.run("q"), BOUND_S)
 
     assert isinstance(result, PlannerFinish) and result.reason == "token_budget"
     assert 4_000 <= result.metadata["token_estimate"] < 4_000 + 2_000

@@ -115,14 +115,16 @@ DEEP_ANSWER = '{"thought": "x", "next_node": null, "answer": ' + "[" * 300 + "]"
 @pytest.mark.parametrize("reply", [DEEP_LISTS, DEEP_ANSWER], ids=["lists-1000", "answer-300"])
 async def test_a_deeply_nested_reply_is_repaired_like_malformed_json(reply: str) -> None:
     llm = ScriptedLLM([reply, finish("ok")])
-    result = await ReactPlanner(llm_client=llm, catalog=catalog()).run("q")
+    planner = ReactPlanner(llm_client=llm, catalog=catalog())
+    result = await asyncio.wait_for(planner.run("q"), 10)
     assert (result.reason, result.payload) == ("answer_complete", "ok")
     assert "levels deep" in llm.calls[1].messages[-1]["content"]
 
 
 async def test_a_reply_that_stays_deeply_nested_ends_with_invalid_output() -> None:
     llm = ScriptedLLM([DEEP_LISTS, DEEP_ANSWER])
-    result = await ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=1).run("q")
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=1)
+    result = await asyncio.wait_for(planner.run("q"), 10)
     assert isinstance(result, PlannerFinish) and result.reason == "invalid_output"
     assert "nests objects or lists more than 100 levels deep" in result.metadata["error"]
 
@@ -130,7 +132,8 @@ async def test_a_reply_that_stays_deeply_nested_ends_with_invalid_output() -> No
 async def test_a_repair_shows_only_the_latest_bad_reply_cut_short() -> None:
     huge = ["x" * 1_000_000, "y" * 1_000_000, "z" * 1_000_000]
     llm = ScriptedLLM([*huge, finish("ok")])
-    result = await ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=3).run("q")
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=3)
+    result = await asyncio.wait_for(planner.run("q"), 10)
     assert result.reason == "answer_complete"
     first = llm.calls[0].messages
     for index, bad in enumerate(huge, start=1):

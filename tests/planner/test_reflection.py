@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -296,7 +297,7 @@ async def test_a_deeply_nested_critique_is_malformed_and_the_draft_accepted() ->
         reflection_config=config(),
         reflection_llm=critic,
     )
-    result = await planner.run("q")
+    result = await asyncio.wait_for(planner.run("q"), 10)
 
     assert isinstance(result, PlannerFinish)
     assert (result.reason, result.payload) == ("answer_complete", "the draft")
@@ -315,7 +316,7 @@ async def test_the_critic_sees_its_invalid_review_cut_short() -> None:
         reflection_config=config(),
         reflection_llm=critic,
     )
-    result = await planner.run("q")
+    result = await asyncio.wait_for(planner.run("q"), 10)
 
     assert isinstance(result, PlannerFinish) and result.metadata["reflection"]["score"] == 0.9
     shown, complaint = critic.calls[1].messages[-2:]

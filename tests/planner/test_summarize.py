@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -209,7 +210,7 @@ async def test_token_budget_is_the_summary_threshold_not_a_limit(argument: str) 
     planner = ReactPlanner(
         llm_client=main, catalog=catalog(), summarizer_llm=summarizer, **{argument: BUDGET}
     )
-    result = await planner.run("q")
+    result = await asyncio.wait_for(planner.run("q"), 10)
 
     assert isinstance(result, PlannerFinish)
     assert (result.reason, result.payload) == ("answer_complete", "answer")

@@ -48,7 +48,7 @@ async def test_an_exhausted_main_script_raises_out_of_run() -> None:
     llm = ScriptedLLM([SEARCH])
     planner = ReactPlanner(llm_client=llm, catalog=catalog())
     with pytest.raises(ScriptExhausted) as info:
-        await planner.run("q")
+        await asyncio.wait_for(planner.run("q"), 10)
     message = str(info.value)
     assert message.startswith("ScriptedLLM: call 2 but the script has 1 replies; last message: ")
     assert "doc about routing" in message  # the observation the LLM was last sent
