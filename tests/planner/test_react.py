@@ -108,6 +108,46 @@ async def test_repairs_are_bounded_then_the_run_fails_clearly() -> None:
     assert len(llm.calls) == 3
 
 
+DEEP_LISTS = "[" * 1000 + "]" * 1000
+DEEP_ANSWER = '{"thought": "x", "next_node": null, "answer": ' + "[" * 300 + "]" * 300 + "}"
+
+
+@pytest.mark.parametrize("reply", [DEEP_LISTS, DEEP_ANSWER], ids=["lists-1000", "answer-300"])
+async def test_a_deeply_nested_reply_is_repaired_like_malformed_json(reply: str) -> None:
+    llm = ScriptedLLM([reply, finish("ok")])
+    planner = ReactPlanner(llm_client=llm, catalog=catalog())
+    result = await asyncio.wait_for(planner.run("q"), 10)
+    assert (result.reason, result.payload) == ("answer_complete", "ok")
+    assert "levels deep" in llm.calls[1].messages[-1]["content"]
+
+
+async def test_a_reply_that_stays_deeply_nested_ends_with_invalid_output() -> None:
+    llm = ScriptedLLM([DEEP_LISTS, DEEP_ANSWER])
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=1)
+    result = await asyncio.wait_for(planner.run("q"), 10)
+    assert isinstance(result, PlannerFinish) and result.reason == "invalid_output"
+    assert "nests objects or lists more than 100 levels deep" in result.metadata["error"]
+
+
+async def test_a_repair_shows_only_the_latest_bad_reply_cut_short() -> None:
+    huge = ["x" * 1_000_000, "y" * 1_000_000, "z" * 1_000_000]
+    llm = ScriptedLLM([*huge, finish("ok")])
+    planner = ReactPlanner(llm_client=llm, catalog=catalog(), repair_attempts=3)
+    result = await asyncio.wait_for(planner.run("q"), 10)
+    assert result.reason == "answer_complete"
+    first = llm.calls[0].messages
+    for index, bad in enumerate(huge, start=1):
+        messages = llm.calls[index].messages
+        assert messages[: len(first)] == first  # the step's prompt, then one repair pair
+        assert len(messages) == len(first) + 2
+        shown, complaint = messages[-2], messages[-1]
+        assert shown == {"role": "assistant", "content": bad[:4000]}
+        assert "1,000,000 characters long; only its first 4,000 are shown" in complaint["content"]
+        assert (
+            sum(len(m["content"]) for m in messages) < sum(len(m["content"]) for m in first) + 5000
+        )
+
+
 async def test_invalid_args_and_unknown_tools_are_fed_back() -> None:
     llm = ScriptedLLM(
         [
@@ -265,7 +305,7 @@ async def test_hints_limit_parallel_steps() -> None:
     [
         ({"max_iters": 2}, [call("search_docs", {"text": "x"})] * 3, "max_iters"),
         ({"hop_budget": 1}, [call("search_docs", {"text": "x"})] * 3, "hop_budget"),
-        ({"token_budget": 50}, [call("search_docs", {"text": "x"})] * 3, "token_budget"),
+        ({"max_run_tokens": 50}, [call("search_docs", {"text": "x"})] * 3, "token_budget"),
     ],
 )
 async def test_each_limit_ends_the_run_with_its_reason(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -285,6 +286,42 @@ async def test_a_critique_that_stays_invalid_accepts_the_draft_with_an_error() -
     assert len(main.calls) == 1 and len(critic.calls) == 2
     (event,) = [e for e in events if e.event_type == "reflection"]
     assert event.error == record["error"] and event.extra["passed"] is False
+
+
+async def test_a_deeply_nested_critique_is_malformed_and_the_draft_accepted() -> None:
+    deep = "[" * 1000 + "]" * 1000
+    critic = ScriptedLLM([deep, '{"score": 0.9, "issues": ' + "[" * 300 + "]" * 300 + "}"])
+    planner = ReactPlanner(
+        llm_client=ScriptedLLM([finish("the draft")]),
+        catalog=catalog(),
+        reflection_config=config(),
+        reflection_llm=critic,
+    )
+    result = await asyncio.wait_for(planner.run("q"), 10)
+
+    assert isinstance(result, PlannerFinish)
+    assert (result.reason, result.payload) == ("answer_complete", "the draft")
+    assert result.metadata["reflection"]["error"] == (
+        "invalid critique after one repair: "
+        "the reply nests objects or lists more than 100 levels deep"
+    )
+    assert "levels deep" in critic.calls[1].messages[-1]["content"]
+
+
+async def test_the_critic_sees_its_invalid_review_cut_short() -> None:
+    critic = ScriptedLLM(["n" * 1_000_000, critique(0.9)])
+    planner = ReactPlanner(
+        llm_client=ScriptedLLM([finish("a")]),
+        catalog=catalog(),
+        reflection_config=config(),
+        reflection_llm=critic,
+    )
+    result = await asyncio.wait_for(planner.run("q"), 10)
+
+    assert isinstance(result, PlannerFinish) and result.metadata["reflection"]["score"] == 0.9
+    shown, complaint = critic.calls[1].messages[-2:]
+    assert shown == {"role": "assistant", "content": "n" * 4000}
+    assert "1,000,000 characters long; only its first 4,000 are shown" in complaint["content"]
 
 
 async def test_a_failing_critic_accepts_the_draft() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -146,7 +147,15 @@ async def test_without_a_summarizer_llm_the_main_llm_summarises() -> None:
 
 
 @pytest.mark.parametrize(
-    "reply", ["not json at all", {"summary": "   "}, {"text": "wrong key"}, ["a", "list"]]
+    "reply",
+    [
+        "not json at all",
+        {"summary": "   "},
+        {"text": "wrong key"},
+        ["a", "list"],
+        "[" * 1000 + "]" * 1000,
+    ],
+    ids=["not-json", "blank", "wrong-key", "list", "nested-1000-deep"],
 )
 async def test_junk_from_the_summariser_falls_back_to_a_truncated_summary(reply: Any) -> None:
     events: list[PlannerEvent] = []
@@ -190,6 +199,38 @@ async def test_a_failing_summariser_call_falls_back_and_costs_nothing() -> None:
     )
     assert result.metadata["cost"]["summarizer_llm_calls"] == 0
     assert "0. search_docs -> " in prompt_text(main, 3)
+
+
+@pytest.mark.parametrize("argument", ["token_budget", "prompt_token_budget"])
+async def test_token_budget_is_the_summary_threshold_not_a_limit(argument: str) -> None:
+    # The published meaning: token_budget summarises like prompt_token_budget; the
+    # run, which uses far more than BUDGET tokens in all, still finishes with its answer.
+    main = ScriptedLLM([search("alpha"), search("beta"), search("gamma"), finish("answer")])
+    summarizer = ScriptedLLM([{"summary": "alpha was searched"}], name="summarizer")
+    planner = ReactPlanner(
+        llm_client=main, catalog=catalog(), summarizer_llm=summarizer, **{argument: BUDGET}
+    )
+    result = await asyncio.wait_for(planner.run("q"), 10)
+
+    assert isinstance(result, PlannerFinish)
+    assert (result.reason, result.payload) == ("answer_complete", "answer")
+    assert result.metadata["token_estimate"] > BUDGET
+    assert len(summarizer.calls) == 1
+    assert "alpha was searched" in prompt_text(main, 3)
+    assert planner.token_budget == BUDGET and planner.max_run_tokens is None
+
+
+def test_token_budget_and_prompt_token_budget_are_one_setting() -> None:
+    both = ReactPlanner(
+        llm_client=ScriptedLLM([]), catalog=catalog(), token_budget=10, prompt_token_budget=10
+    )
+    assert both.token_budget == 10
+    with pytest.raises(ValueError, match=r"are one setting .* give max_run_tokens"):
+        ReactPlanner(
+            llm_client=ScriptedLLM([]), catalog=catalog(), token_budget=10, prompt_token_budget=20
+        )
+    with pytest.raises(ValueError, match="token_budget must be an int > 0"):
+        ReactPlanner(llm_client=ScriptedLLM([]), catalog=catalog(), token_budget=0)
 
 
 async def test_no_budget_means_no_summary() -> None:

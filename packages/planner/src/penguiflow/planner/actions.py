@@ -16,13 +16,12 @@ Every step the LLM replies with one JSON object, one of three shapes::
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from penguiflow.planner.errors import PlannerError
+from penguiflow.planner.json_reply import ReplyError, load_json_object
 
 __all__ = [
     "ActionError",
@@ -32,8 +31,6 @@ __all__ = [
     "action_schema",
     "parse_action",
 ]
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
 class ActionError(PlannerError, ValueError):
@@ -109,24 +106,17 @@ def action_schema() -> dict[str, Any]:
 def parse_action(text: str) -> PlannerAction:
     """Parse the LLM's reply.
 
-    Accepts a bare JSON object, or one wrapped in a Markdown code fence.
+    Accepts a bare JSON object, or one wrapped in a Markdown code fence (see
+    `penguiflow.planner.json_reply.load_json_object`, which also refuses replies
+    nested too deeply).
 
     Raises:
         ActionError: The reply is not JSON, not an object, or not a valid action.
     """
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ActionError(
-            f"your reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "reply with exactly one JSON object and nothing else"
-        ) from None
-    if not isinstance(data, dict):
-        raise ActionError(f"your reply must be one JSON object, not a {type(data).__name__}")
+        data = load_json_object(text)
+    except ReplyError as exc:
+        raise ActionError(f"{exc}; reply with exactly one JSON object and nothing else") from None
     try:
         return PlannerAction.model_validate(data)
     except ValidationError as exc:

@@ -7,7 +7,7 @@ still catches an `ActionError`)::
     └── PlannerError                        root of every planner error
         ├── LLMError (RuntimeError)         an LLM call failed for good (penguiflow.planner.llm)
         ├── ActionError (ValueError)        the LLM's reply is not a valid action (.actions)
-        ├── ReplyError (ValueError)         a side LLM's reply is not the JSON asked for (.side_llm)
+        ├── ReplyError (ValueError)         a reply is not the JSON object asked for (.json_reply)
         ├── ResumeError (LookupError)       a resume token is unknown, used or unreadable (.pause)
         ├── FlowToolError (RuntimeError)    a flow_tool call failed (.flows)
         ├── ScriptExhausted (AssertionError)  a ScriptedLLM ran out of replies (.testing)

@@ -17,7 +17,7 @@ from typing import Any
 
 from penguiflow.planner.cost import CostTracker
 from penguiflow.planner.errors import PlannerError
-from penguiflow.planner.events import EventCallback
+from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.trajectory import Step, Trajectory
 
 __all__ = ["PauseBook", "ResumeError", "RunState"]
@@ -51,6 +51,21 @@ class RunState:
     paused_step: Step | None = None
     memory_key: str | None = None
     callback: EventCallback | None = field(default=None, repr=False, compare=False)
+
+    async def emit(self, event_type: str, **fields: Any) -> None:
+        """Send a `PlannerEvent` of this run to its callback (if any).
+
+        ``ts``, ``trajectory_step`` (the steps taken so far) and ``thought`` (the
+        latest step's) are filled in; ``fields`` gives the rest.
+        """
+        if self.callback is None:
+            return
+        steps = self.trajectory.steps
+        thought = steps[-1].action.get("thought") if steps else None
+        event = PlannerEvent(
+            event_type, ts=time.time(), trajectory_step=len(steps), thought=thought, **fields
+        )
+        await emit(self.callback, event)
 
     @property
     def elapsed_s(self) -> float:
@@ -114,7 +129,13 @@ class PauseBook:
         state.elapsed_before_s = state.elapsed_s  # the clock stops while paused
         self._local[token] = state
         if self._store is not None:
-            await self._store.save_planner_state(token, state.to_dict())
+            try:
+                await self._store.save_planner_state(token, state.to_dict())
+            except BaseException:
+                # Failed or cancelled (the run's deadline): the run does not end paused,
+                # so its token must not resume it.
+                del self._local[token]
+                raise
         return token
 
     async def peek(self, token: str) -> RunState:

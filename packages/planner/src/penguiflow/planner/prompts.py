@@ -10,7 +10,20 @@ from penguiflow.catalog import NodeSpec
 from penguiflow.planner.actions import action_schema
 from penguiflow.planner.trajectory import Trajectory
 
-__all__ = ["build_messages", "estimate_tokens", "render_repair", "system_prompt"]
+__all__ = [
+    "REPAIR_PROBLEM_CHARS",
+    "REPAIR_REPLY_CHARS",
+    "build_messages",
+    "estimate_tokens",
+    "render_repair",
+    "system_prompt",
+]
+
+REPAIR_REPLY_CHARS = 4000
+"""How much of an invalid reply is shown back to the LLM when it is asked to repair it."""
+
+REPAIR_PROBLEM_CHARS = 2000
+"""How much of the problem found in an invalid reply is shown back to the LLM."""
 
 _RULES = """You are a planner. You answer the user's request by calling tools, one step at a time.
 Each reply is exactly one JSON object, with no text around it, in one of these shapes:
@@ -76,12 +89,36 @@ def build_messages(
     return messages
 
 
-def render_repair(reply: str, problem: str) -> list[dict[str, str]]:
-    """The two messages that show the LLM its invalid reply and what is wrong with it."""
+def render_repair(
+    reply: str,
+    problem: str,
+    *,
+    what: str = "reply",
+    ask: str = "Reply again with one valid JSON action.",
+) -> list[dict[str, str]]:
+    """The two messages that show the LLM its invalid reply and what is wrong with it.
+
+    Only the latest invalid reply is ever shown (callers replace the previous
+    pair), and only its first `REPAIR_REPLY_CHARS` characters: a model that
+    answered with a megabyte of garbage must not make every repair prompt a
+    megabyte larger. The LLM is told when its reply was cut.
+
+    Args:
+        reply: The invalid reply.
+        problem: What is wrong with it (cut to `REPAIR_PROBLEM_CHARS`).
+        what: What the reply was, for the message ("reply", "review"...).
+        ask: The instruction that ends the message.
+    """
+    shown = reply[:REPAIR_REPLY_CHARS]
+    note = ""
+    if len(reply) > REPAIR_REPLY_CHARS:
+        note = (
+            f" (Your {what} was {len(reply):,} characters long; only its first "
+            f"{REPAIR_REPLY_CHARS:,} are shown above.)"
+        )
+    if len(problem) > REPAIR_PROBLEM_CHARS:
+        problem = problem[: REPAIR_PROBLEM_CHARS - 1] + "…"
     return [
-        {"role": "assistant", "content": reply},
-        {
-            "role": "user",
-            "content": f"Invalid reply: {problem}. Reply again with one valid JSON action.",
-        },
+        {"role": "assistant", "content": shown},
+        {"role": "user", "content": f"Invalid {what}: {problem}.{note} {ask}"},
     ]

@@ -9,14 +9,17 @@ Design notes. A run is a small state machine over `RunState`:
 * **Call / parallel** (`penguiflow.planner.execution`, `.parallel`): the tool
   runs under its node's policy; failures become observations the LLM reads
   on the next step (adaptive replanning), never exceptions.
-* **Limits** are checked before every step: ``max_iters`` (LLM decisions),
-  ``hop_budget`` (tool calls), ``deadline_s`` (seconds of active run time)
-  and ``token_budget`` (estimated tokens of every LLM call). Whichever is
-  hit first finishes the run with that reason and a ``constraint`` event.
+* **Limits** (`penguiflow.planner.limits`): ``max_iters`` (LLM decisions) and
+  ``hop_budget`` (tool calls) are checked before every step; ``deadline_s``
+  (seconds of active run time) bounds every await of the run, a hung tool or
+  LLM client included; ``max_run_tokens`` (estimated tokens of every LLM call)
+  is checked after every LLM call. Whichever is hit first finishes the run
+  with that reason and a ``constraint`` event.
 * **Pause**: a tool calling ``ctx.pause`` ends `run` with a `PlannerPause`;
   `resume` continues from the same step (`penguiflow.planner.pause`).
 * **Side calls** hook in at two points: before a prompt is built, older steps
-  may be summarised (`penguiflow.planner.summarize`); when the LLM finishes,
+  may be summarised (`penguiflow.planner.summarize`, above ``token_budget``,
+  alias ``prompt_token_budget``); when the LLM finishes,
   the draft may be critiqued and sent back (`penguiflow.planner.reflection`)
   and the accepted answer streamed (`penguiflow.planner.stream_answer`).
 """
@@ -25,27 +28,26 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from penguiflow.catalog import NodeSpec
+from penguiflow.planner.acting import Actor
 from penguiflow.planner.actions import action_schema
-from penguiflow.planner.context import PauseRequested, ToolContext, check_llm_context
+from penguiflow.planner.context import PauseRequested, check_llm_context
 from penguiflow.planner.conversation import Conversation
-from penguiflow.planner.events import EventCallback, PlannerEvent, chain_callbacks, emit
-from penguiflow.planner.execution import Outcome, ToolRunner
+from penguiflow.planner.events import EventCallback, PlannerEvent, chain_callbacks
+from penguiflow.planner.execution import ToolRunner
+from penguiflow.planner.limits import RunLimits, TokenBudgetSpent, check_positive
 from penguiflow.planner.litellm_client import LiteLLMClient
 from penguiflow.planner.llm import JSONLLMClient
 from penguiflow.planner.memory import DefaultShortTermMemory, MemoryKey, ShortTermMemoryConfig
-from penguiflow.planner.parallel import run_branches, run_join
 from penguiflow.planner.pause import PauseBook, ResumeError, RunState
 from penguiflow.planner.policy import PlanningHints, ToolPolicy
 from penguiflow.planner.prompts import build_messages, system_prompt
 from penguiflow.planner.reflection import ReflectionConfig, Reflector
-from penguiflow.planner.step import Decision, LLMCaller, decide
+from penguiflow.planner.step import LLMCaller, decide
 from penguiflow.planner.stream_answer import stream_final_answer
 from penguiflow.planner.summarize import TrajectorySummarizer
 from penguiflow.planner.trajectory import (
@@ -62,15 +64,6 @@ __all__ = ["PlannerEvent", "PlannerFinish", "PlannerPause", "ReactPlanner", "Res
 logger = logging.getLogger("penguiflow.planner")
 
 PlannerResult = PlannerFinish | PlannerPause
-
-
-def _positive(name: str, value: Any, *, integer: bool = False) -> None:
-    if value is None:
-        return
-    ok = (type(value) is int) if integer else (isinstance(value, int | float))
-    if not ok or isinstance(value, bool) or not value > 0 or not math.isfinite(value):
-        kind = "an int" if integer else "a number"
-        raise ValueError(f"{name} must be {kind} > 0 or None; got {value!r}")
 
 
 def _resolve_client(llm: Any, llm_client: Any, what: str, **options: Any) -> JSONLLMClient:
@@ -98,6 +91,19 @@ def _side_client(value: Any, what: str, **options: Any) -> JSONLLMClient | None:
     return _resolve_client(None, value, what)
 
 
+def _summary_budget(token_budget: int | None, prompt_token_budget: int | None) -> int | None:
+    """The prompt size above which steps are summarised: the two arguments are one setting."""
+    check_positive("token_budget", token_budget, integer=True)
+    check_positive("prompt_token_budget", prompt_token_budget, integer=True)
+    if None not in (token_budget, prompt_token_budget) and token_budget != prompt_token_budget:
+        raise ValueError(
+            f"token_budget={token_budget} and prompt_token_budget={prompt_token_budget} are "
+            "one setting (the prompt size at which older steps are summarised): give one. "
+            "To cap the tokens a run may use, give max_run_tokens"
+        )
+    return prompt_token_budget if token_budget is None else token_budget
+
+
 class ReactPlanner:
     """Plans and runs tool calls with an LLM until it can answer (the ReAct pattern).
 
@@ -110,8 +116,14 @@ class ReactPlanner:
         max_iters: Most LLM decisions per run.
         temperature: Sampling temperature for a litellm model.
         json_schema_mode: Ask the model for the action's JSON schema (else JSON mode).
-        token_budget: Most estimated tokens over all LLM calls of a run.
-        deadline_s: Most seconds of active run time (time paused not counted).
+        token_budget: Estimated prompt tokens above which older steps are
+            summarised (the published meaning; the same setting as
+            ``prompt_token_budget``). Not a limit: see ``max_run_tokens``.
+        max_run_tokens: Most estimated tokens over all LLM calls of a run, side
+            calls included; checked after every call, it ends the run with
+            reason ``token_budget``.
+        deadline_s: Most seconds of active run time (time paused not counted);
+            it bounds every await of the run, hung tools and LLM calls included.
         hop_budget: Most tool calls per run.
         tool_policy: Which tools the LLM may see (`ToolPolicy`).
         planning_hints: Guidance and limits for planning (`PlanningHints`).
@@ -127,7 +139,7 @@ class ReactPlanner:
             dict, or a `JSONLLMClient`.
         summarizer_llm: Summarises older steps (default: the main LLM); same forms.
         prompt_token_budget: Estimated prompt tokens above which older steps are
-            summarised (``None``: never).
+            summarised (``None``: never); ``token_budget`` is the same setting.
         stream_final_response: Stream the final answer with one more main-LLM
             call (``llm_stream_chunk`` events).
         short_term_memory: Conversation memory per session
@@ -137,7 +149,13 @@ class ReactPlanner:
 
     Raises:
         TypeError: No usable LLM, or a catalog entry is not a NodeSpec.
-        ValueError: Bad limits, duplicate tool names, or every tool filtered out.
+        ValueError: Bad limits, ``token_budget`` and ``prompt_token_budget`` both
+            given and different, duplicate tool names, or every tool filtered out.
+
+    Attributes:
+        limits: What bounds each run (`penguiflow.planner.limits.RunLimits`:
+            ``max_iters``, ``hop_budget``, ``deadline_s``, ``max_run_tokens``;
+            each is also readable on the planner).
     """
 
     def __init__(
@@ -150,6 +168,7 @@ class ReactPlanner:
         temperature: float = 0.0,
         json_schema_mode: bool = True,
         token_budget: int | None = None,
+        max_run_tokens: int | None = None,
         deadline_s: float | None = None,
         hop_budget: int | None = None,
         tool_policy: ToolPolicy | None = None,
@@ -165,12 +184,9 @@ class ReactPlanner:
         stream_final_response: bool = False,
         short_term_memory: ShortTermMemoryConfig | None = None,
     ) -> None:
-        _positive("max_iters", max_iters, integer=True)
-        _positive("token_budget", token_budget, integer=True)
-        _positive("deadline_s", deadline_s)
-        _positive("hop_budget", hop_budget, integer=True)
-        _positive("max_parallel", max_parallel, integer=True)
-        _positive("prompt_token_budget", prompt_token_budget, integer=True)
+        self.limits = RunLimits(max_iters, hop_budget, deadline_s, max_run_tokens)
+        summarize_at = _summary_budget(token_budget, prompt_token_budget)
+        check_positive("max_parallel", max_parallel, integer=True)
         if not isinstance(stream_final_response, bool):
             raise TypeError(f"stream_final_response must be a bool; got {stream_final_response!r}")
         if type(repair_attempts) is not int or repair_attempts < 0:
@@ -182,16 +198,13 @@ class ReactPlanner:
             temperature=temperature,
             json_schema_mode=json_schema_mode,
         )
-        self.max_iters = max_iters
-        self.token_budget = token_budget
-        self.deadline_s = deadline_s
-        self.hop_budget = hop_budget
         self.repair_attempts = repair_attempts
         self.hints = planning_hints or PlanningHints()
         self.max_parallel = max_parallel
         self.event_callback = event_callback
         self._spec_by_name, self._filtered = self._visible_tools(catalog, tool_policy)
         self._runner = ToolRunner(self._spec_by_name)
+        self._actor = Actor(self._runner, max_parallel)
         self._system = system_prompt(list(self._spec_by_name.values()), self.hints.render())
         self._response_format = {
             "type": "json_schema",
@@ -203,9 +216,7 @@ class ReactPlanner:
             reflection_config, _side_client(reflection_llm, "reflection_llm", **options)
         )
         summarizer = _side_client(summarizer_llm, "summarizer_llm", **options) or self._client
-        self._summarizer = (
-            TrajectorySummarizer(summarizer, prompt_token_budget) if prompt_token_budget else None
-        )
+        self._summarizer = TrajectorySummarizer(summarizer, summarize_at) if summarize_at else None
         self.stream_final_response = stream_final_response
         if short_term_memory is not None and not isinstance(
             short_term_memory, ShortTermMemoryConfig
@@ -265,6 +276,31 @@ class ReactPlanner:
         return {s.name: s for s in kept}, dropped
 
     @property
+    def max_iters(self) -> int:
+        """Most LLM decisions per run (``limits.max_iters``)."""
+        return self.limits.max_iters
+
+    @property
+    def hop_budget(self) -> int | None:
+        """Most tool calls per run (``limits.hop_budget``)."""
+        return self.limits.hop_budget
+
+    @property
+    def deadline_s(self) -> float | None:
+        """Most seconds of active run time (``limits.deadline_s``)."""
+        return self.limits.deadline_s
+
+    @property
+    def max_run_tokens(self) -> int | None:
+        """Most estimated LLM tokens per run (``limits.max_run_tokens``)."""
+        return self.limits.max_run_tokens
+
+    @property
+    def token_budget(self) -> int | None:
+        """Prompt tokens above which older steps are summarised (= ``prompt_token_budget``)."""
+        return self._summarizer.prompt_token_budget if self._summarizer else None
+
+    @property
     def tools(self) -> list[str]:
         """Names of the tools the LLM may use (after policy and hints)."""
         return list(self._spec_by_name)
@@ -317,7 +353,7 @@ class ReactPlanner:
             callback=self._callback(event_callback),
         )
         if self._filtered:
-            await self._event(state, "tools_filtered", extra={"filtered": sorted(self._filtered)})
+            await state.emit("tools_filtered", extra={"filtered": sorted(self._filtered)})
         return await self._drive(state, key)
 
     async def resume(
@@ -352,7 +388,7 @@ class ReactPlanner:
         if step is not None:
             step.observation = {"user_input": to_json_value(user_input)}
             state.trajectory.steps.append(step)
-        await self._event(state, "resume", extra={"user_input": to_json_value(user_input)})
+        await state.emit("resume", extra={"user_input": to_json_value(user_input)})
         return await self._drive(state, key)
 
     async def memory(self, key: MemoryKey) -> DefaultShortTermMemory:
@@ -378,19 +414,48 @@ class ReactPlanner:
 
     # -- the loop ------------------------------------------------------------
     async def _drive(self, state: RunState, key: MemoryKey | None = None) -> PlannerResult:
-        llm = LLMCaller(self._client, "main", state.cost, state.callback)
-        llm.tokens_used = state.tokens
+        llm = LLMCaller(
+            self._client,
+            "main",
+            state.cost,
+            state.callback,
+            tokens_used=state.tokens,
+            max_tokens=self.limits.max_run_tokens,
+        )
         notes: dict[str, Any] = {}  # extra finish metadata from the side calls
+        deadline = self.limits.deadline(state)
+        result: PlannerResult | None = None
+        try:
+            async with deadline:  # bounds every await of the run, not only the steps
+                result = await self._loop(state, key, llm, notes)
+                if isinstance(result, PlannerFinish):
+                    await self._close(state, key, result)
+                return result
+        except TokenBudgetSpent as spent:
+            state.tokens = llm.tokens_used
+            result = await self._stop(state, "token_budget", str(spent), notes)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            if result is not None:  # ended already; the deadline cut its finish event or memory
+                logger.warning("planner run %s: deadline_s expired as it finished", state.trace_id)
+                return result
+            state.tokens = llm.tokens_used
+            result = await self._stop(state, "deadline", self.limits.deadline_detail(), notes)
+        await self._close(state, None, result)
+        return result
+
+    async def _loop(
+        self, state: RunState, key: MemoryKey | None, llm: LLMCaller, notes: dict[str, Any]
+    ) -> PlannerResult:
         remembered = await self._conversation.system_message(key) if self._conversation else []
         while True:
             state.tokens = llm.tokens_used
-            limit = self._limit_hit(state)
+            limit = self.limits.hit(state)
             if limit is not None:
-                reason, detail = limit
-                await self._event(state, "constraint", extra={"reason": reason, "detail": detail})
-                return await self._finish(state, reason, None, error=detail, notes=notes)
+                return await self._stop(state, *limit, notes)
             index = len(state.trajectory.steps)
-            await self._event(state, "step_start")
+            await state.emit("step_start")
             if self._summarizer is not None:
                 await self._summarizer.maybe_summarize(state, self._system, llm, notes)
             messages = build_messages(self._system, state.trajectory, extra_system=remembered)
@@ -408,13 +473,13 @@ class ReactPlanner:
             if decision.action is None:
                 assert decision.failure in ("invalid_output", "llm_error")
                 failure: FinishReason = decision.failure  # type: ignore[assignment]
-                return await self._finish(state, failure, None, error=decision.error, notes=notes)
+                return self._finish(state, failure, None, error=decision.error, notes=notes)
             action = decision.action
             if action.kind == "finish":
                 draft = Step(action=action.to_json())
                 state.trajectory.steps.append(draft)
                 if self._reflector is not None:
-                    check = functools.partial(self._limit_hit, state)
+                    check = functools.partial(self.limits.hit, state)
                     review = await self._reflector.review(state, llm, check)
                     notes["reflection"] = review.record
                     if review.revise:
@@ -424,30 +489,16 @@ class ReactPlanner:
                 if self.stream_final_response:
                     payload = await stream_final_answer(llm, state.trajectory, payload, notes)
                 state.tokens = llm.tokens_used
-                result = await self._finish(state, "answer_complete", payload, notes=notes)
-                if self._conversation is not None:
-                    await self._conversation.remember(key, state.trajectory.query, result)
-                return result
+                return self._finish(state, "answer_complete", payload, notes=notes)
             step = Step(action=action.to_json())
             try:
                 if action.kind == "call":
-                    await self._call(state, step, decision)
+                    await self._actor.call(state, step, decision)
                 else:
-                    await self._parallel(state, step, decision)
+                    await self._actor.parallel(state, step, decision)
             except PauseRequested as pause:
                 return await self._pause(state, step, pause)
             state.trajectory.steps.append(step)
-
-    def _limit_hit(self, state: RunState) -> tuple[FinishReason, str] | None:
-        if state.iterations >= self.max_iters:
-            return "max_iters", f"reached max_iters={self.max_iters}"
-        if self.hop_budget is not None and state.hops >= self.hop_budget:
-            return "hop_budget", f"used the hop budget of {self.hop_budget} tool calls"
-        if self.deadline_s is not None and state.elapsed_s >= self.deadline_s:
-            return "deadline", f"ran past deadline_s={self.deadline_s:g}s"
-        if self.token_budget is not None and state.tokens >= self.token_budget:
-            return "token_budget", f"used {state.tokens} of the {self.token_budget} token budget"
-        return None
 
     def _check_hints(self, action: Any) -> str | None:
         if action.kind != "parallel":
@@ -461,104 +512,32 @@ class ReactPlanner:
             return f"tools {banned} must not run in a parallel step; call them one at a time"
         return None
 
-    async def _call(self, state: RunState, step: Step, decision: Decision) -> None:
-        name, args = decision.calls[0]
-        state.hops += 1
-        outcome = await self._runner.run(name, args, self._ctx(state, step, name))
-        self._record(step, outcome)
-        await self._event(
-            state,
-            "step_complete" if outcome.error is None else "tool_error",
-            node_name=name,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error,
-            extra={"attempts": outcome.attempts},
-        )
-
-    async def _parallel(self, state: RunState, step: Step, decision: Decision) -> None:
-        names = [name for name, _ in decision.calls]
-        await self._event(state, "parallel_start", extra={"branches": names})
-        state.hops += len(decision.calls)
-        outcomes = await run_branches(
-            self._runner,
-            decision.calls,
-            lambda name: self._ctx(state, step, name),
-            max_parallel=self.max_parallel,
-            callback=state.callback,
-            step=len(state.trajectory.steps),
-        )
-        branches = [
-            {"node": name, "observation": o.observation, "error": o.error}
-            for name, o in zip(names, outcomes, strict=True)
-        ]
-        step.latency_ms = max((o.latency_ms for o in outcomes), default=0.0)
-        step.observation = {"branches": branches}
-        failed = [b["node"] for b in branches if b["error"] is not None]
-        if decision.join is not None and decision.action is not None:
-            assert decision.action.join is not None
-            state.hops += 1
-            join_name = decision.join[0]
-            ctx = self._ctx(state, step, join_name)
-            joined = await run_join(
-                self._runner, decision.join, decision.action.join.inject, outcomes, ctx
-            )
-            step.observation = {"branches": branches, "join": joined.observation}
-            step.error = joined.error
-        elif failed:
-            step.error = f"branches failed: {failed}"
-        await self._event(
-            state,
-            "parallel_complete",
-            latency_ms=step.latency_ms,
-            error=step.error,
-            extra={"branches": names, "failed": failed, "joined": decision.join is not None},
-        )
-
-    def _record(self, step: Step, outcome: Outcome) -> None:
-        step.observation = outcome.observation
-        step.error = outcome.error
-        step.latency_ms = outcome.latency_ms
-
-    def _ctx(self, state: RunState, step: Step, node_name: str) -> ToolContext:
-        index = len(state.trajectory.steps)
-
-        async def sink(
-            stream_id: str, seq: int, text: str, done: bool, meta: dict[str, Any]
-        ) -> None:
-            chunk = {"seq": seq, "text": text, "done": done, "meta": to_json_value(meta)}
-            step.streams.setdefault(stream_id, []).append(chunk)
-            await emit(
-                state.callback,
-                PlannerEvent(
-                    "stream_chunk",
-                    trajectory_step=index,
-                    node_name=node_name,
-                    extra={"stream_id": stream_id, **chunk},
-                ),
-            )
-
-        return ToolContext(
-            llm_context=state.trajectory.llm_context,
-            tool_context=state.tool_context,
-            meta=state.meta,
-            trace_id=state.trace_id,
-            node_name=node_name,
-            chunk_sink=sink,
-        )
-
     # -- endings ---------------------------------------------------------------
     async def _pause(self, state: RunState, step: Step, pause: PauseRequested) -> PlannerPause:
         state.paused_step = step
         token = await self._pauses.save(state)
-        await self._event(
-            state,
+        await state.emit(
             "pause",
             node_name=step.node_name,
             extra={"reason": pause.reason, "payload": pause.payload},
         )
         return PlannerPause(reason=pause.reason, payload=pause.payload, resume_token=token)
 
-    async def _finish(
+    async def _close(self, state: RunState, key: MemoryKey | None, result: PlannerFinish) -> None:
+        """Announce the finish (one ``finish`` event per run), then remember an answer."""
+        extra = {"reason": result.reason, "cost": result.metadata["cost"]}
+        await state.emit("finish", error=result.metadata.get("error"), extra=extra)
+        if self._conversation is not None:
+            await self._conversation.remember(key, state.trajectory.query, result)
+
+    async def _stop(
+        self, state: RunState, reason: FinishReason, detail: str, notes: dict[str, Any]
+    ) -> PlannerFinish:
+        """Finish a run stopped by a limit: a ``constraint`` event, then the finish."""
+        await state.emit("constraint", extra={"reason": reason, "detail": detail})
+        return self._finish(state, reason, None, error=detail, notes=notes)
+
+    def _finish(
         self,
         state: RunState,
         reason: FinishReason,
@@ -578,22 +557,7 @@ class ReactPlanner:
         }
         if error is not None:
             metadata["error"] = error
-        await self._event(
-            state, "finish", error=error, extra={"reason": reason, "cost": metadata["cost"]}
-        )
         return PlannerFinish(reason=reason, payload=payload, metadata=metadata)
 
-    async def _event(self, state: RunState, event_type: str, **fields: Any) -> None:
-        if state.callback is None:
-            return
-        steps = state.trajectory.steps
-        thought = steps[-1].action.get("thought") if steps else None
-        await emit(
-            state.callback,
-            PlannerEvent(
-                event_type, ts=time.time(), trajectory_step=len(steps), thought=thought, **fields
-            ),
-        )
-
     def __repr__(self) -> str:
-        return f"ReactPlanner(tools={self.tools}, max_iters={self.max_iters})"
+        return f"ReactPlanner(tools={self.tools}, max_iters={self.limits.max_iters})"

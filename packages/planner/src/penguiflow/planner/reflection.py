@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from penguiflow.planner.events import PlannerEvent, emit
 from penguiflow.planner.llm import JSONLLMClient, LLMError
 from penguiflow.planner.pause import RunState
+from penguiflow.planner.prompts import render_repair
 from penguiflow.planner.side_llm import (
     ReplyError,
     ask_role,
@@ -226,9 +227,8 @@ class Reflector:
             except ReplyError as exc:
                 problem = str(exc)
             if attempt == 0:
-                chat.append({"role": "assistant", "content": text})
-                retry = f"Invalid review: {problem}. Reply again with exactly one JSON object."
-                chat.append({"role": "user", "content": retry})
+                ask = "Reply again with exactly one JSON object."
+                chat.extend(render_repair(text, problem, what="review", ask=ask))
         return None, f"invalid critique after one repair: {problem}"
 
     def _revision_message(self, critique: Critique) -> str:

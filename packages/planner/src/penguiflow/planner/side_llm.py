@@ -2,7 +2,7 @@
 
 A side call is any LLM call besides the planner's own steps. It is charged
 to its role in the run's `CostTracker` (``reflection``, ``summarizer``) and
-its tokens count toward the run's ``token_budget`` like any other call.
+its tokens count toward the run's ``max_run_tokens`` like any other call.
 Side LLMs see the trajectory through `compact_steps`: one short line of
 JSON per step instead of full observations.
 """
@@ -10,14 +10,13 @@ JSON per step instead of full observations.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from penguiflow.planner.cost import LLMRole
-from penguiflow.planner.errors import PlannerError
+from penguiflow.planner.json_reply import ReplyError, load_json_object
 from penguiflow.planner.llm import JSONLLMClient
 from penguiflow.planner.step import LLMCaller
 from penguiflow.planner.trajectory import Step, Trajectory
@@ -36,12 +35,6 @@ __all__ = [
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
-
-
-class ReplyError(PlannerError, ValueError):
-    """A side LLM's reply is not the JSON object asked for; the message says what is wrong."""
-
 
 async def ask_role(
     main: LLMCaller,
@@ -56,8 +49,17 @@ async def ask_role(
 
     Raises:
         LLMError: The call failed.
+        penguiflow.planner.limits.TokenBudgetSpent: The call brought the run to
+            ``max_run_tokens``.
     """
-    caller = LLMCaller(client, role, main.cost, main.callback, tokens_used=main.tokens_used)
+    caller = LLMCaller(
+        client,
+        role,
+        main.cost,
+        main.callback,
+        tokens_used=main.tokens_used,
+        max_tokens=main.max_tokens,
+    )
     try:
         return await caller(messages, step=step, response_format=response_format)
     finally:
@@ -76,18 +78,10 @@ def parse_json_reply(text: str, model: type[ModelT]) -> ModelT:
     """Read a reply holding one JSON object (bare or in a Markdown fence) into ``model``.
 
     Raises:
-        ReplyError: Not JSON, not an object, or not valid for ``model``.
+        ReplyError: Not JSON, nested too deeply, not an object, or not valid for
+            ``model`` (see `penguiflow.planner.json_reply.load_json_object`).
     """
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ReplyError(f"the reply is not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise ReplyError(f"the reply must be one JSON object, not a {type(data).__name__}")
+    data = load_json_object(text)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

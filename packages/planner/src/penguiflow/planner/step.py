@@ -1,9 +1,11 @@
 """One planning step: ask the LLM for an action, and repair it until it is valid (or give up).
 
-A reply can be wrong in two ways: not a valid action (bad JSON, wrong
-shape), or a valid action that names an unknown tool or gives arguments
-its model rejects. Either way the reply and the problem are shown to the
-LLM, which tries again, up to ``repair_attempts`` times per step.
+A reply can be wrong in two ways: not a valid action (bad JSON, JSON nested
+too deeply, wrong shape), or a valid action that names an unknown tool or
+gives arguments its model rejects. Either way the reply (cut to its first
+few thousand characters) and the problem are shown to the LLM, which tries
+again, up to ``repair_attempts`` times per step. Each repair prompt is the
+step's prompt plus the latest bad reply only, so repairs never pile up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from penguiflow.planner.actions import ActionError, PlannerAction, parse_action
 from penguiflow.planner.cost import CostTracker, LLMRole
 from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.execution import ToolRunner, describe_validation
+from penguiflow.planner.limits import TokenBudgetSpent
 from penguiflow.planner.llm import JSONLLMClient, LLMError, StreamCallback, normalize_reply
 from penguiflow.planner.prompts import estimate_tokens, render_repair
 
@@ -48,13 +51,20 @@ class Decision:
 
 @dataclass(slots=True)
 class LLMCaller:
-    """Calls one LLM for a role, counting its cost, tokens and an ``llm_call`` event."""
+    """Calls one LLM for a role, counting its cost, tokens and an ``llm_call`` event.
+
+    Attributes:
+        tokens_used: Estimated tokens of the run so far (this call's included after it).
+        max_tokens: The run's ``max_run_tokens``: a call that reaches it is still
+            counted, then raises `TokenBudgetSpent` (``None``: no limit).
+    """
 
     client: JSONLLMClient
     role: LLMRole
     cost: CostTracker
     callback: EventCallback | None
     tokens_used: int = 0
+    max_tokens: int | None = None
 
     async def __call__(
         self,
@@ -68,6 +78,7 @@ class LLMCaller:
 
         Raises:
             LLMError: The client failed (its own retries exhausted) or returned garbage.
+            TokenBudgetSpent: The call brought the run to ``max_tokens``.
         """
         prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
         started = time.perf_counter()
@@ -95,6 +106,8 @@ class LLMCaller:
                 extra={"role": self.role, "cost_usd": reply.cost_usd},
             ),
         )
+        if self.max_tokens is not None and self.tokens_used >= self.max_tokens:
+            raise TokenBudgetSpent(self.tokens_used, self.max_tokens)
         return reply.text
 
 
@@ -138,7 +151,9 @@ async def decide(
                 "repair", trajectory_step=step, error=problem, extra={"reply": text[:500]}
             ),
         )
-        chat.extend(render_repair(text, problem))
+        # Only the latest bad reply is shown, cut short: earlier ones would only
+        # grow every repair prompt (a 1 MB reply repaired three times is not a 3 MB prompt).
+        chat = [*messages, *render_repair(text, problem)]
 
 
 def _resolve(action: PlannerAction, runner: ToolRunner, decision: Decision) -> str | None:

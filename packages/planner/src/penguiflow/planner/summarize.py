@@ -1,7 +1,8 @@
 """Trajectory summarisation: older steps become one summary when the prompt outgrows its budget.
 
 Design notes. Before each step the planner estimates the tokens of the
-prompt it is about to send. Above ``prompt_token_budget``, the steps not yet
+prompt it is about to send. Above the planner's ``token_budget`` (the
+published name; ``prompt_token_budget`` is the same setting), the steps not yet
 summarised — all but the last `KEEP_RECENT`, which stay verbatim — are
 condensed by the summariser LLM (together with the previous summary) into
 ``trajectory.summary``, and ``trajectory.summarized_upto`` moves past them;

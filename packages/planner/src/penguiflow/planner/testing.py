@@ -33,7 +33,12 @@ _WORDS = re.compile(r"\S+\s*|\s+")
 
 
 class ScriptExhausted(PlannerError, AssertionError):
-    """The planner asked for more replies than the script holds."""
+    """The planner asked for more replies than the script holds.
+
+    A test bug, not an LLM failure: `ReactPlanner.run` and ``resume`` raise it
+    unchanged (they never turn it into an ``llm_error`` finish), so the test
+    fails at the call that ran out.
+    """
 
 
 @dataclass(frozen=True, slots=True)
