@@ -20,7 +20,7 @@ from redis.backoff import ExponentialBackoff
 from penguiflow._drivers.cancel_safe import await_cancel_safe
 from penguiflow._drivers.urls import printable_where
 
-__all__ = ["KEY_PREFIX", "HandshakeTimeout", "call_redis", "pooled_client", "redis_where"]
+__all__ = ["KEY_PREFIX", "call_redis", "pooled_client", "redis_where"]
 
 _T = TypeVar("_T")
 
@@ -52,9 +52,9 @@ def redis_where(url: object, *, not_a_string: str | None = None) -> str:
 # redis-py's own text for a TCP connect that timed out (it carries no subclass of its own).
 _TCP_CONNECT_TIMEOUT = "Timeout connecting"
 
-
-class HandshakeTimeout(redis_errors.TimeoutError):
-    """Redis accepted the connection but did not answer the handshake within ``connect_timeout``."""
+# Added to redis-py's timeout of a connection handshake, so that `call_redis` can tell
+# it from a command's (and it reads well in a traceback).
+_HANDSHAKE_NOTE = "penguiflow: no answer to the connection handshake within connect_timeout"
 
 
 def _handshake_within(seconds: float) -> Callable[[AbstractConnection], Awaitable[None]]:
@@ -72,7 +72,8 @@ def _handshake_within(seconds: float) -> Callable[[AbstractConnection], Awaitabl
         try:
             await connection.on_connect()
         except redis_errors.TimeoutError as exc:
-            raise HandshakeTimeout(f"no answer to the connection handshake: {exc}") from exc
+            exc.add_note(_HANDSHAKE_NOTE)
+            raise
         finally:
             connection.socket_timeout = command_timeout
 
@@ -147,14 +148,14 @@ async def call_redis(
             f"cannot reach Redis at {where} while {action}: {exc}; "
             "check that the server is running and the URL's host and port"
         ) from exc
-    except HandshakeTimeout as exc:
-        raise error(
-            f"Redis at {where} accepted the connection but did not answer within "
-            f"{connect_timeout}s (connect_timeout) while {action}; check that the URL's "
-            "host and port are a Redis server's (not another service's) and that it is "
-            "not stalled, or raise connect_timeout"
-        ) from exc
     except redis_errors.TimeoutError as exc:
+        if _HANDSHAKE_NOTE in getattr(exc, "__notes__", ()):
+            raise error(
+                f"Redis at {where} accepted the connection but did not answer within "
+                f"{connect_timeout}s (connect_timeout) while {action}; check that the URL's "
+                "host and port are a Redis server's (not another service's) and that it is "
+                "not stalled, or raise connect_timeout"
+            ) from exc
         if str(exc).startswith(_TCP_CONNECT_TIMEOUT):
             raise error(
                 f"cannot reach Redis at {where} while {action}: no connection within "
