@@ -153,3 +153,75 @@ async def tcp_proxy() -> AsyncIterator[Callable[[str], Awaitable[CuttableProxy]]
     yield make
     for proxy in proxies:
         await proxy.stop()
+
+
+class SilentServer:
+    """A loopback TCP server that accepts every connection and never sends a byte."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+        self.connections = 0
+
+    async def start(self) -> None:
+        """Listen on a fresh port."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and abort the connections still open."""
+        if self._server is not None:
+            self._server.close()
+            for writer in self._writers:
+                writer.transport.abort()
+            await asyncio.wait_for(self._server.wait_closed(), 5.0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        try:
+            while await reader.read(65536):  # swallow what the client sends, until it hangs up
+                pass
+        except OSError:
+            pass
+        finally:
+            writer.transport.abort()
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[SilentServer]:
+    """A started `SilentServer` (``.port``, ``.connections``), stopped at teardown."""
+    server = SilentServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def unaccepting_port() -> AsyncIterator[int]:
+    """A loopback port whose listen backlog is full, so a new TCP connect gets no answer.
+
+    Skips where the kernel completes connections past the backlog anyway.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port: int = listener.getsockname()[1]
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            fillers.append(filler)
+            filler.connect_ex(("127.0.0.1", port))  # in progress; never completes past the first
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 0.3)
+        except TimeoutError:
+            yield port
+        else:
+            writer.transport.abort()
+            pytest.skip("this kernel completes TCP connections past a full listen backlog")
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()

@@ -45,6 +45,41 @@ async def test_nats_url(nats_url: str) -> None:
         await bus.destroy()
 
 
+@pytest.mark.parametrize(
+    ("url", "owner", "valid", "hint"),
+    [
+        ("memory://", "InMemoryBus.open", "maxlen", ""),
+        (
+            "redis://127.0.0.1:1/0",
+            "RedisStreamsBus.open",
+            "block_ms, command_timeout, connect_timeout, max_connections, maxlen, prefix, "
+            "read_count, reconnect_timeout_s",
+            "connect_timeout",
+        ),
+        (
+            "nats://127.0.0.1:1",
+            "NatsJetStreamBus.open",
+            "connect_timeout, ephemeral_ttl_s, fetch_batch, max_age_s, max_msgs, "
+            "max_reconnect_attempts, request_timeout, stream_prefix",
+            "request_timeout",
+        ),
+    ],
+)
+async def test_an_unknown_option_is_refused_before_any_io_naming_the_valid_ones(
+    url: str, owner: str, valid: str, hint: str
+) -> None:
+    scheme = url.partition("://")[0]
+    with pytest.raises(TypeError) as caught:
+        await open_bus(url, timeout=3)
+    expected = (
+        f"open_bus() got an unknown option 'timeout' for {scheme}:// ({owner}); "
+        f"valid options: {valid}"
+    )
+    if hint:
+        expected += f"; did you mean '{hint}' for 'timeout'?"
+    assert str(caught.value) == expected
+
+
 async def test_unknown_scheme_lists_every_scheme_and_its_extra() -> None:
     with pytest.raises(ValueError, match="unknown message bus scheme 'kafka://'") as caught:
         await open_bus("kafka://localhost:9092")

@@ -354,6 +354,21 @@ async def test_unreachable_server_fails_fast_with_one_line() -> None:
             await RedisStreamsBus.open("redis://127.0.0.1:1/0", connect_timeout=1.0)
 
 
+async def test_a_server_that_accepts_but_never_answers_fails_the_open_within_connect_timeout(
+    silent_server: Any,
+) -> None:
+    url = f"redis://127.0.0.1:{silent_server.port}/0"
+    # command_timeout is far above the bound: only connect_timeout may end the open.
+    opening = RedisStreamsBus.open(url, connect_timeout=0.2, command_timeout=60.0)
+    with pytest.raises(BusError) as info:
+        await asyncio.wait_for(opening, 10.0)
+    assert str(info.value).startswith(
+        f"Redis at 127.0.0.1:{silent_server.port} accepted the connection but did not answer "
+        "within 0.2s (connect_timeout) while opening the bus;"
+    )
+    assert silent_server.connections == 1  # a timeout is reported, not retried
+
+
 @pytest.mark.parametrize(
     ("url", "options", "message"),
     [

@@ -474,6 +474,11 @@ async def test_a_mistyped_redis_prefix_is_one_line_and_writes_nothing(redis_url:
         (("history", "t", "--state-store", "memory://", "-o", "oops"), 2, "KEY=VALUE"),
         (("history", "t", "--state-store", "memory://", "--timeout", "0"), 2, "--timeout"),
         (("history", "t", "--state-store", "sqlite:///x.db", "-o", "bogus=1"), 2, "bogus"),
+        (
+            ("history", "t", "--state-store", "sqlite:///x.db", "-o", "timeout=3"),
+            2,
+            "valid options: busy_timeout, create; did you mean 'busy_timeout' for 'timeout'?",
+        ),
         (("history", "t", "--state-store", "sqlite://host/x.db"), 2, "no host part"),
         (("replay", "t", "--state-store", "memory://"), 1, "no events for trace 't'"),
         (("history", "t", "--state-store", UNREACHABLE_POSTGRES), 1, "cannot reach PostgreSQL"),

@@ -493,6 +493,38 @@ async def test_join_k_aggregates_envelopes_in_arrival_order(stop_after: Stop, bo
     assert join_pending(join) == 0
 
 
+async def test_data_set_in_meta_before_the_fan_out_reaches_the_join(stop_after: Stop, bounded: Any):
+    """The recipe of docs/patterns.md: branches that see only payloads still carry ``meta``."""
+
+    async def plan(question: str, ctx: Any) -> str:
+        ctx.meta["question"] = question  # each branch gets a (shallow) copy of this meta
+        return question.lower()
+
+    async def vector(query: str, ctx: Any) -> str:
+        ctx.meta["vector_hits"] = 2  # a key of its own survives the merge too
+        return f"vector:{query}"
+
+    async def keyword(query: str, _ctx: Any) -> str:
+        return f"keyword:{query}"
+
+    typed = NodePolicy(validate="both")
+    start = Node(plan, name="plan", policy=typed)
+    left, right = Node(vector, policy=typed), Node(keyword, policy=typed)
+    registry = ModelRegistry()
+    for name in ("plan", "vector", "keyword"):
+        registry.register(name, str, str)
+    join = join_k("join", 2)
+    flow = stop_after(create(start.to(left, right), left.to(join), right.to(join), join.to()))
+    flow.run(registry=registry)
+    msg = Message(payload="Why Penguins?", headers=HEADERS, meta={"request": "r1"})
+    await flow.emit(msg)
+    out = await bounded(flow.fetch(trace_id=msg.trace_id))
+    assert sorted(out.payload) == ["keyword:why penguins?", "vector:why penguins?"]
+    assert out.meta == {"request": "r1", "question": "Why Penguins?", "vector_hits": 2}
+    found = next(node for node in flow.nodes if node.name == "join")
+    assert found is join and join_pending(found) == 0
+
+
 async def test_join_k_with_payloads_shares_one_bucket(stop_after: Stop, bounded: Any):
     join = join_k("join", 3)
     flow = stop_after(create(join.to()))

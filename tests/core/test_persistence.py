@@ -9,7 +9,8 @@ import pytest
 
 import penguiflow._kernel.hub as events_module
 import penguiflow.state._persister as persistence_module
-from penguiflow import FlowEvent, Headers, Message, Node, NodePolicy, create
+from penguiflow import FlowError, FlowEvent, Headers, Message, Node, NodePolicy, create
+from penguiflow.state import open_store
 from penguiflow.state.base import RemoteBinding, StoredEvent
 
 NONE = NodePolicy(validate="none")
@@ -194,3 +195,56 @@ async def test_load_history_bounds_its_wait_for_a_stuck_store(bounded):
         assert await bounded(flow.load_history(message.trace_id))
     finally:
         await flow.stop()
+
+
+@pytest.mark.parametrize("scheme", ["memory", "sqlite"])
+async def test_a_huge_exception_text_is_stored_cut_with_its_original_length(
+    scheme: str, bounded: Any, tmp_path: Any
+) -> None:
+    huge = "x" * 2_000_000
+
+    async def explode(_msg: Any, _ctx: Any) -> Any:
+        raise ValueError(huge)
+
+    url = "memory://" if scheme == "memory" else f"sqlite:///{tmp_path / 'history.db'}"
+    store = await bounded(open_store(url))
+    seen: list[FlowEvent] = []
+    node = Node(explode, name="explode", policy=NodePolicy(validate="none", max_retries=1))
+    flow = create(
+        node.to(), state_store=store, middlewares=[seen.append], emit_errors_to_rookery=True
+    )
+    flow.run()
+    try:
+        message = env("go")
+        await flow.emit(message)
+        assert isinstance(await bounded(flow.fetch()), FlowError)  # node_failed was emitted
+        history = {e.kind: e for e in await bounded(flow.load_history(message.trace_id))}
+    finally:
+        await bounded(flow.stop())
+        await bounded(store.close())
+    live = {e.event_type: e for e in seen}
+
+    error = history["node_error"].payload
+    assert error["truncated"] == {"extra.error": len(f"ValueError: {huge}")}
+    assert error["extra"]["error"] == (
+        f"ValueError: {huge}"[:16_384] + f"... [cut: {len(huge) + 12} characters in all]"
+    )
+    assert history["node_retry"].payload["truncated"] == {"extra.error": len(huge) + 12}
+
+    failed = history["node_failed"].payload
+    flow_error = live["node_failed"].extra["error"]
+    assert failed["truncated"] == {
+        "extra.error.message": len(flow_error["message"]),
+        "extra.error.original_exc.message": len(huge),
+    }
+    stored_error = failed["extra"]["error"]
+    assert stored_error["original_exc"]["type"] == "ValueError"
+    assert stored_error["original_exc"]["message"].startswith("x" * 16_384 + "... [cut: ")
+    assert stored_error["message"][:16_384] == flow_error["message"][:16_384]
+    assert len(stored_error["message"]) < 16_384 + 100
+    assert stored_error["code"] == flow_error["code"]
+
+    assert "truncated" not in history["node_start"].payload
+    # What middlewares receive is the event itself, untouched.
+    assert live["node_error"].extra["error"] == f"ValueError: {huge}"
+    assert flow_error["original_exc"]["message"] == huge

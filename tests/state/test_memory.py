@@ -21,8 +21,8 @@ async def test_open_accepts_only_the_memory_url() -> None:
     assert isinstance(store, InMemoryStateStore)
     with pytest.raises(ValueError, match="'memory://' only"):
         await InMemoryStateStore.open("memory://named")
-    with pytest.raises(ValueError, match="no options"):
-        await InMemoryStateStore.open("memory://", prefix="x")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'prefix'"):
+        await InMemoryStateStore.open("memory://", prefix="x")  # type: ignore[call-arg]
 
 
 async def test_create_false_is_refused_since_no_in_memory_store_exists_beforehand() -> None:

@@ -87,6 +87,47 @@ async def test_create_false_reaches_every_backend(
             await (await open_store(url, **options)).destroy()  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("url", "owner", "valid", "hint"),
+    [
+        ("memory://", "InMemoryStateStore.open", "create", ""),
+        ("sqlite:///never-created.db", "SQLiteStateStore.open", "busy_timeout, create", "busy"),
+        (
+            "postgresql://127.0.0.1:1/db",
+            "PostgresStateStore.open",
+            "command_timeout, connect_timeout, create, max_size, min_size, schema",
+            "connect",
+        ),
+        (
+            "redis://127.0.0.1:1/0",
+            "RedisStateStore.open",
+            "command_timeout, connect_timeout, create, max_connections, prefix",
+            "connect",
+        ),
+    ],
+)
+async def test_an_unknown_option_is_refused_before_any_io_naming_the_valid_ones(
+    url: str, owner: str, valid: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the relative SQLite path, should it be created
+    scheme = url.partition("://")[0]
+    with pytest.raises(TypeError) as caught:
+        await open_store(url, timeout=3)
+    expected = (
+        f"open_store() got an unknown option 'timeout' for {scheme}:// ({owner}); "
+        f"valid options: {valid}"
+    )
+    if hint:
+        expected += f"; did you mean '{hint}_timeout' for 'timeout'?"
+    assert str(caught.value) == expected
+    assert not (tmp_path / "never-created.db").exists()
+
+
+async def test_every_unknown_option_is_named() -> None:
+    with pytest.raises(TypeError, match=r"unknown options 'colour', 'shema' for postgresql://"):
+        await open_store("postgresql://127.0.0.1:1/db", shema="x", colour=1, schema="ok")
+
+
 async def test_unknown_scheme_lists_every_scheme_and_its_extra() -> None:
     with pytest.raises(ValueError, match="unknown state store scheme 'mongodb://'") as caught:
         await open_store("mongodb://localhost/db")

@@ -282,6 +282,35 @@ async def test_unreachable_server_fails_fast_with_one_clear_line() -> None:
     assert "\n" not in message
 
 
+async def test_a_server_that_accepts_but_never_answers_fails_the_open_within_connect_timeout(
+    silent_server: Any,
+) -> None:
+    url = f"redis://127.0.0.1:{silent_server.port}/0"
+    # command_timeout is far above the bound: only connect_timeout may end the open.
+    opening = RedisStateStore.open(url, connect_timeout=0.2, command_timeout=60.0)
+    with pytest.raises(StateStoreError) as info:
+        await asyncio.wait_for(opening, 10.0)
+    assert str(info.value) == (
+        f"Redis at 127.0.0.1:{silent_server.port} accepted the connection but did not answer "
+        "within 0.2s (connect_timeout) while opening the store; check that the URL's host and "
+        "port are a Redis server's (not another service's) and that it is not stalled, "
+        "or raise connect_timeout"
+    )
+    assert silent_server.connections == 1  # a timeout is reported, not retried
+
+
+async def test_a_connect_that_gets_no_answer_names_connect_timeout(unaccepting_port: int) -> None:
+    opening = RedisStateStore.open(
+        f"redis://127.0.0.1:{unaccepting_port}/0", connect_timeout=0.2, command_timeout=60.0
+    )
+    with pytest.raises(StateStoreError) as info:
+        await asyncio.wait_for(opening, 10.0)
+    assert str(info.value).startswith(
+        f"cannot reach Redis at 127.0.0.1:{unaccepting_port} while opening the store: "
+        "no connection within 0.2s (connect_timeout);"
+    )
+
+
 async def test_a_closed_store_raises(store: Any) -> None:
     await store.close()
     await store.close()  # idempotent

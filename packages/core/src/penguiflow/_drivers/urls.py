@@ -1,7 +1,9 @@
 """URL helpers shared by `open_store`, `open_bus` and the network backends.
 
-`backend_class` is the URL-scheme dispatch of `open_store` and `open_bus`;
-`printable_where` gives the ``host:port`` of a server URL for messages.
+`backend_class` is the URL-scheme dispatch of `open_store` and `open_bus`,
+`check_options` refuses an option the backend does not take (naming the ones
+it does), and `printable_where` gives the ``host:port`` of a server URL for
+messages.
 
 Each backend lives in its own module that imports its driver at import time;
 `backend_class` imports that module only when a URL names it, and turns a
@@ -11,12 +13,14 @@ missing driver into an `ImportError` that says which extra of
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["Backend", "backend_class", "printable_where"]
+__all__ = ["Backend", "backend_class", "check_options", "printable_where"]
 
 
 class Backend(NamedTuple):
@@ -84,6 +88,45 @@ def backend_class(url: object, backends: Mapping[str, Backend], *, what: str, fu
             f'install its driver: pip install "penguiflow-core[{backend.extra}]"'
         ) from exc
     return getattr(module, backend.class_name)
+
+
+def check_options(
+    opener: Callable[..., Any], options: Mapping[str, object], *, url: str, function: str
+) -> None:
+    """Refuse the keyword options ``opener`` (a backend's ``open``) does not take.
+
+    Python's own error would name the bad keyword only; this one also lists
+    the valid options (and the closest one, for a typo), before any I/O.
+
+    Args:
+        opener: The backend's ``open``; its keyword-only parameters are its options.
+        options: The options given.
+        url: The URL being opened, for messages (only its scheme is shown).
+        function: The public function name, for messages (for example ``"open_store"``).
+
+    Raises:
+        TypeError: An option ``opener`` does not take.
+    """
+    parameters = inspect.signature(opener).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return  # it takes anything; it checks for itself
+    valid = sorted(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    unknown = sorted(set(options) - set(valid))
+    if not unknown:
+        return
+    scheme = url.partition("://")[0]
+    owner = getattr(opener, "__qualname__", function)
+    hints = [
+        f"{match[0]!r} for {name!r}"
+        for name in unknown
+        if (match := difflib.get_close_matches(name, valid, n=1))
+    ]
+    raise TypeError(
+        f"{function}() got {'an unknown option' if len(unknown) == 1 else 'unknown options'} "
+        f"{', '.join(map(repr, unknown))} for {scheme}:// ({owner}); "
+        f"valid options: {', '.join(valid) if valid else 'none'}"
+        + (f"; did you mean {', '.join(hints)}?" if hints else "")
+    )
 
 
 def printable_where(

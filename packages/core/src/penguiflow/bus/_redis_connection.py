@@ -54,6 +54,7 @@ class RedisConnection:
         block_ms: Longest a read waits on the server for new entries.
         read_count: Entries fetched per read.
         reconnect_timeout_s: How long a subscription keeps retrying a lost server.
+        connect_timeout: The client's bound on a connection attempt, for messages.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class RedisConnection:
         block_ms: int,
         read_count: int,
         reconnect_timeout_s: float,
+        connect_timeout: float,
     ) -> None:
         self._connect = connect
         self._client: aioredis.Redis | None = connect()
@@ -73,6 +75,7 @@ class RedisConnection:
         self._block_ms = block_ms
         self._read_count = read_count
         self._reconnect_timeout_s = reconnect_timeout_s
+        self._connect_timeout = connect_timeout
         self._members: set[Member] = set()
 
     @property
@@ -129,6 +132,7 @@ class RedisConnection:
             action=action,
             error=BusError,
             timed_out=lambda exc: f"in time while {action}: {exc}",
+            connect_timeout=self._connect_timeout,
         )
 
     async def ensure_group(self, key: str, group: str, start: bytes) -> None:

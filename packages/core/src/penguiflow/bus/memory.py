@@ -41,7 +41,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from penguiflow.bus._codec import (
     DeliveryBase,
@@ -282,22 +282,19 @@ class InMemoryBus:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str = "memory://", **options: Any) -> Self:
+    async def open(cls, url: str = "memory://", *, maxlen: int = DEFAULT_MAXLEN) -> Self:
         """Return a new, empty bus for ``memory://``.
 
         Args:
             url: Exactly ``memory://``.
-            **options: ``maxlen`` only.
+            maxlen: Messages kept per topic (see the class).
 
         Raises:
-            ValueError: Another URL, an unknown option or a bad ``maxlen``.
+            ValueError: Another URL or a bad ``maxlen``.
         """
         if url != "memory://":
             raise ValueError(f"InMemoryBus takes the URL 'memory://' only, got {url!r}")
-        unknown = sorted(set(options) - {"maxlen"})
-        if unknown:
-            raise ValueError(f"memory:// takes only the option 'maxlen', got {unknown}")
-        return cls(**options)
+        return cls(maxlen=maxlen)
 
     @property
     def closed(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from penguiflow._drivers.urls import Backend as _Backend
-from penguiflow._drivers.urls import backend_class
+from penguiflow._drivers.urls import backend_class, check_options
 from penguiflow.bus.base import MessageBus
 
 __all__ = ["SUPPORTED_BUS_SCHEMES", "open_bus"]
@@ -52,7 +52,8 @@ async def open_bus(url: str, **options: Any) -> MessageBus:
             and ``maxlen=`` for Redis, ``maxlen=`` for memory).
 
     Raises:
-        TypeError: ``url`` is not a string.
+        TypeError: ``url`` is not a string, or an option the backend does not
+            take (the message lists the ones it does), raised before any I/O.
         ValueError: The URL is malformed or its scheme is unknown (the message
             lists the supported ones), or the backend rejects it or an option.
         ImportError: The backend's driver is not installed (the message says
@@ -60,5 +61,6 @@ async def open_bus(url: str, **options: Any) -> MessageBus:
         BusError: The broker cannot be reached or opened.
     """
     bus_class = backend_class(url, _BACKENDS, what="message bus", function="open_bus")
+    check_options(bus_class.open, options, url=url, function="open_bus")
     bus: MessageBus = await bus_class.open(url, **options)
     return bus

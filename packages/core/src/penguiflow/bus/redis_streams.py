@@ -34,8 +34,12 @@ Design notes.
   ``penguiflow.bus`` logger, acknowledged and skipped, so it can neither stop
   the iterator nor come back forever; the entry itself stays in the stream
   for inspection (``XRANGE key id id``).
-* Dropped connections: redis-py's retry reconnects a failed command (twice,
-  short backoff). A subscription that still cannot reach the server keeps
+* Dropped connections: redis-py's retry reconnects a command whose
+  connection failed (twice, short backoff); a timeout is not retried, so
+  connecting (TCP and redis-py's handshake) takes at most
+  ``connect_timeout`` and a command at most ``command_timeout``, and opening
+  a bus on something that accepts connections but never answers fails after
+  ``connect_timeout``. A subscription that still cannot reach the server keeps
   trying with backoff for up to ``reconnect_timeout_s`` and then raises
   `BusError`; when the server comes back in time, iteration simply goes on
   (a group lost with the server's data is recreated). A read interrupted by
@@ -107,6 +111,7 @@ class RedisStreamsBus:
         block_ms: int,
         read_count: int,
         reconnect_timeout_s: float,
+        connect_timeout: float,
     ) -> None:
         self._connection = _RedisConnection(
             connect,
@@ -115,6 +120,7 @@ class RedisStreamsBus:
             block_ms=block_ms,
             read_count=read_count,
             reconnect_timeout_s=reconnect_timeout_s,
+            connect_timeout=connect_timeout,
         )
         self._maxlen = maxlen
 
@@ -141,9 +147,10 @@ class RedisStreamsBus:
             maxlen: Approximate number of entries each stream keeps.
             block_ms: Longest a read waits on the server for new entries.
             read_count: Entries fetched per read (see the module notes).
-            connect_timeout: Seconds allowed for each connection attempt.
-            command_timeout: Seconds allowed for each command's reply; must
-                exceed ``block_ms``.
+            connect_timeout: Seconds allowed for each connection attempt, the
+                handshake included (a timeout is not retried).
+            command_timeout: Seconds allowed for each command's reply (a
+                timeout is not retried); must exceed ``block_ms``.
             reconnect_timeout_s: How long a subscription keeps retrying a lost
                 server before raising `BusError`.
             max_connections: Most connections the pool opens; every
@@ -189,6 +196,7 @@ class RedisStreamsBus:
             block_ms=block_ms,
             read_count=read_count,
             reconnect_timeout_s=reconnect_timeout_s,
+            connect_timeout=connect_timeout,
         )
         try:
             await bus._connection.call("opening the bus", lambda client: client.ping())

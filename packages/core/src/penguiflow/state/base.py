@@ -25,6 +25,10 @@ from penguiflow.events import FlowEvent
 __all__ = ["RemoteBinding", "StateStore", "StateStoreError", "StoredEvent"]
 
 
+_MAX_TEXT = 16_384
+"""Longest text of a runtime event's ``extra`` that `StoredEvent.from_flow_event` keeps whole."""
+
+
 class StateStoreError(PenguiFlowError, RuntimeError):
     """A store could not be opened, reached or read (the message says which and why)."""
 
@@ -55,14 +59,29 @@ class StoredEvent:
 
     @classmethod
     def from_flow_event(cls, event: FlowEvent, *, tenant: str | None = None) -> StoredEvent:
-        """Build the stored form of a runtime `FlowEvent`."""
+        """Build the stored form of a runtime `FlowEvent`.
+
+        Every text in the event's ``extra`` (error messages, the `FlowError`
+        payload of ``node_failed``, ...) longer than 16,384 characters is cut
+        to its first 16,384, followed by a note saying so: an exception whose
+        text is megabytes long must not be written into the history in full
+        on every attempt. The payload then has a ``"truncated"`` entry
+        mapping the path of each cut text (for example
+        ``"extra.error.message"``) to its original length in characters. The
+        `FlowEvent` itself is left untouched.
+        """
+        payload = event.to_payload()
+        cut: dict[str, int] = {}
+        payload["extra"] = _cap_texts(payload["extra"], "extra", cut)
+        if cut:
+            payload["truncated"] = cut
         return cls(
             trace_id=event.trace_id,
             ts=event.ts,
             kind=event.event_type,
             node_name=event.node_name,
             node_id=event.node_id,
-            payload=event.to_payload(),
+            payload=payload,
             tenant=tenant,
         )
 
@@ -92,6 +111,29 @@ class StoredEvent:
             tenant=data.get("tenant"),
             event_id=data["event_id"],
         )
+
+
+def _cap_texts(value: Any, path: str, cut: dict[str, int]) -> Any:
+    """``value`` with every string longer than `_MAX_TEXT` cut, recording ``path -> length``.
+
+    A container holding a cut text is copied, never changed in place (it is
+    shared with the `FlowEvent` that middlewares also receive); anything else
+    is returned as it is.
+    """
+    if isinstance(value, str):
+        if len(value) <= _MAX_TEXT:
+            return value
+        cut[path] = len(value)
+        return f"{value[:_MAX_TEXT]}... [cut: {len(value)} characters in all]"
+    if isinstance(value, dict):
+        capped = {key: _cap_texts(item, f"{path}.{key}", cut) for key, item in value.items()}
+        changed = any(capped[key] is not item for key, item in value.items())
+        return capped if changed else value
+    if isinstance(value, list | tuple):
+        items = [_cap_texts(item, f"{path}[{index}]", cut) for index, item in enumerate(value)]
+        changed = any(new is not old for new, old in zip(items, value, strict=True))
+        return items if changed else value
+    return value
 
 
 @dataclass(frozen=True, slots=True)

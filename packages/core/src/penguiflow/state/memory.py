@@ -53,7 +53,7 @@ class InMemoryStateStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str = "memory://", *, create: bool = True, **options: Any) -> Self:
+    async def open(cls, url: str = "memory://", *, create: bool = True) -> Self:
         """Return a new, empty store for ``memory://``.
 
         Args:
@@ -64,13 +64,11 @@ class InMemoryStateStore:
                 out an empty store as if it were one.
 
         Raises:
-            ValueError: ``url`` is not exactly ``memory://`` or options were given.
+            ValueError: ``url`` is not exactly ``memory://``.
             StateStoreError: ``create=False``.
         """
         if url != "memory://":
             raise ValueError(f"InMemoryStateStore takes the URL 'memory://' only, got {url!r}")
-        if options:
-            raise ValueError(f"memory:// takes no options, got {sorted(options)}")
         if not create:
             raise StateStoreError(
                 "memory:// never holds an existing state store (opened with create=False): "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from penguiflow._drivers.urls import Backend as _Backend
-from penguiflow._drivers.urls import backend_class
+from penguiflow._drivers.urls import backend_class, check_options
 from penguiflow.state.base import StateStore
 
 __all__ = ["SUPPORTED_SCHEMES", "open_store"]
@@ -75,6 +75,8 @@ async def open_store(url: str, *, create: bool = True, **options: Any) -> StateS
             for PostgreSQL, ``prefix=`` for Redis, ``busy_timeout=`` for SQLite).
 
     Raises:
+        TypeError: An option the backend does not take (the message lists
+            the ones it does), raised before any I/O.
         ValueError: The URL is malformed or its scheme is unknown (the message
             lists the supported ones), or the backend rejects it.
         ImportError: The backend's driver is not installed (the message says
@@ -83,5 +85,6 @@ async def open_store(url: str, *, create: bool = True, **options: Any) -> StateS
             ``create=False``) there is no store at the location.
     """
     store_class = backend_class(url, _BACKENDS, what="state store", function="open_store")
+    check_options(store_class.open, {"create": create, **options}, url=url, function="open_store")
     store: StateStore = await store_class.open(url, create=create, **options)
     return store

@@ -30,11 +30,14 @@ Design notes.
   concurrent writers and processes. Event ids are unique store-wide, like in
   the SQL backends; binding ids per trace. The tenant filter is applied on
   read, after decoding.
-* Dropped connections: redis-py's retry reconnects on a connection error or
-  timeout (twice, short backoff); every write is idempotent so a retried
-  script cannot store twice. When the retries are spent the caller gets a
-  `StateStoreError` naming the server. Connecting is bounded by
-  ``connect_timeout`` and every command by ``command_timeout``.
+* Dropped connections: redis-py's retry reconnects on a connection error
+  (twice, short backoff); every write is idempotent so a retried script
+  cannot store twice. When the retries are spent the caller gets a
+  `StateStoreError` naming the server. A timeout is not retried: connecting
+  (TCP and redis-py's handshake) is bounded by ``connect_timeout`` and every
+  command by ``command_timeout``, and the error names the bound that ran
+  out, so a server that accepts connections but never answers fails the
+  opening after ``connect_timeout``.
 * A record that is not valid JSON (written by something else) raises a
   `StateStoreError` naming the key instead of being skipped silently.
 """
@@ -120,6 +123,7 @@ class RedisStateStore:
         *,
         prefix: str,
         where: str,
+        connect_timeout: float,
         command_timeout: float | None,
         display: str | None = None,
     ) -> None:
@@ -129,6 +133,7 @@ class RedisStateStore:
         self._prefix = prefix
         self._where = where
         self._display = display or where
+        self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._append_once = client.register_script(_APPEND_ONCE)
 
@@ -148,8 +153,10 @@ class RedisStateStore:
         Args:
             url: ``redis://[user:password@]host[:port][/db]`` (``rediss://`` for TLS).
             prefix: Namespace of every key; letters, digits, ``_``, ``.``, ``-``.
-            connect_timeout: Seconds allowed for each connection attempt.
-            command_timeout: Seconds allowed for each command's reply (``None``: unbounded).
+            connect_timeout: Seconds allowed for each connection attempt, the
+                handshake included (a timeout is not retried).
+            command_timeout: Seconds allowed for each command's reply (``None``:
+                unbounded; a timeout is not retried).
             max_connections: Most connections the pool opens; more concurrent calls wait
                 for one (up to ``command_timeout``).
             create: When false, open an existing store only: nothing is
@@ -192,6 +199,7 @@ class RedisStateStore:
             connect,
             prefix=prefix,
             where=where,
+            connect_timeout=connect_timeout,
             command_timeout=command_timeout,
             display=display,
         )
@@ -420,5 +428,6 @@ class RedisStateStore:
                 f"within {self._command_timeout}s while {action}; "
                 "check the server's load or raise command_timeout"
             ),
+            connect_timeout=self._connect_timeout,
             scope=f" (prefix {self._prefix!r})",
         )
