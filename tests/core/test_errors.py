@@ -26,7 +26,7 @@ from penguiflow.errors import FlowError, FlowErrorCode, PenguiFlowError, TraceCa
 from penguiflow.planner.errors import PlannerError
 
 # Control-flow signals stay outside the roots on purpose (SPEC 1).
-SIGNALS = {"TraceCancelled", "PauseRequested"}
+SIGNALS = {"TraceCancelled", "PauseRequested", "TokenBudgetSpent"}
 
 _LINE = re.compile(r"^(?P<indent>[\s│]*)(?:[├└]── )?(?P<name>[A-Za-z_.]+)(?: \((?P<base>\w+)\))?")
 

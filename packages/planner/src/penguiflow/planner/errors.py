@@ -19,10 +19,11 @@ still catches an `ActionError`)::
             └── MemoryClosedError           the memory (or its session manager) was closed
 
     Exception
-    └── PauseRequested                      signal: a tool asked to pause the run (.context)
+    ├── PauseRequested                      signal: a tool asked to pause the run (.context)
+    └── TokenBudgetSpent                    signal: the run reached max_run_tokens (.limits)
 
-`PauseRequested` is a control-flow signal, not an error: it stays outside the
-root on purpose, like core's `penguiflow.errors.TraceCancelled`, so
+`PauseRequested` and `TokenBudgetSpent` are control-flow signals, not errors
+(the second never leaves ``run()``): they stay outside the root on purpose, like core's `penguiflow.errors.TraceCancelled`, so
 ``except PlannerError`` (or ``except PenguiFlowError``) in a tool never
 swallows a pause. Each class lives in the module named on its line; this
 module defines the root only, so every planner module can import it.

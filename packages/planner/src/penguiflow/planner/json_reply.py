@@ -49,10 +49,11 @@ def load_json_object(text: str) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise ReplyError(_too_deep()) from None
-    if not isinstance(data, dict):
-        raise ReplyError(f"the reply must be one JSON object, not a {type(data).__name__}")
+    # Depth first: whether json.loads itself gave up depends on the recursion limit.
     if _depth_exceeds(data, MAX_REPLY_DEPTH):
         raise ReplyError(_too_deep())
+    if not isinstance(data, dict):
+        raise ReplyError(f"the reply must be one JSON object, not a {type(data).__name__}")
     return data
 
 
