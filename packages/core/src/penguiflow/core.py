@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from penguiflow._kernel.context import Context, NodeHost
-from penguiflow._kernel.floe import Floe
+from penguiflow._kernel.floe import EMPTY, Floe
 from penguiflow._kernel.runtime import FlowRuntime
 from penguiflow._kernel.timeouts import check_timeout
 from penguiflow._kernel.worker import node_workers
@@ -466,6 +466,40 @@ class PenguiFlow:
             TypeError: ``trace_id`` is not a str.
             ValueError: ``from_`` is not an egress node, or ``tenant`` without ``trace_id``.
         """
+        if (
+            from_ is None
+            and trace_id is None
+            and timeout is None
+            and tenant is None
+            and self._state is _RUNNING
+        ):
+            # The per-result path of a plain `fetch()`.
+            runtime = self._runtime
+            item = runtime.rookery.try_take()
+            if item is EMPTY:
+                item = await runtime.rookery.take()
+            if type(item) is Message:  # `took_from_rookery`, inlined for envelopes
+                state = runtime.trace_states.get(item.trace_id)
+                if state is not None:
+                    state.count -= 1
+                    if state.count <= 0:
+                        runtime.traces.end(item.trace_id, state)
+                return item
+            return runtime.took_from_rookery(item)
+        if (
+            from_ is None
+            and timeout is None
+            and tenant is None
+            and type(trace_id) is str
+            and self._state is _RUNNING
+        ):
+            # The per-item path of `stream_flow` and of servers following one trace.
+            runtime = self._runtime
+            if trace_id in runtime.trace_states:
+                item = runtime.rookery.try_take(None, trace_id)
+                if item is not EMPTY:
+                    return runtime.took_from_rookery(item)
+            return await runtime.take_result(None, trace_id)
         return await self._take(None if from_ is None else [from_], trace_id, timeout, tenant)
 
     async def fetch_any(

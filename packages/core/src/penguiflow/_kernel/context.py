@@ -57,6 +57,7 @@ class ContextOwner(Protocol):
     inbox: Inbox
     current_trace: str | None
     current_message: Message | None
+    direct: Floe | None
 
     def targets(self, to: Targets) -> list[Floe]:
         """Resolve ``to`` to the node's outgoing floes."""
@@ -183,11 +184,16 @@ class Context:
             TraceCancelled: The trace is being cancelled.
         """
         worker = self._worker
-        worker.targets(to)  # reject a bad target before a sequence number is used up
+        if to is not None:
+            worker.targets(to)  # reject a bad target before a sequence number is used up
         message = worker.runtime.streams.build(
             parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta
         )
-        await worker.route(message, to)
+        direct = worker.direct
+        if to is None and direct is not None:
+            await worker.runtime.deliver(direct, message)  # `route` for the common case
+        else:
+            await worker.route(message, to)
         chunk: StreamChunk = message.payload
         return chunk
 

@@ -8,6 +8,9 @@ from penguiflow.types import Message
 
 __all__ = ["Traced", "rewrap"]
 
+_new = object.__new__
+_set = object.__setattr__  # bound once: these run several times per hop
+
 
 def rewrap(envelope: Message, payload: Any, *, copy_meta: bool = False) -> Message:
     """Return a new envelope like ``envelope`` but carrying ``payload``.
@@ -21,15 +24,15 @@ def rewrap(envelope: Message, payload: Any, *, copy_meta: bool = False) -> Messa
         copy_meta: Give the new envelope a shallow copy of ``meta`` instead of
             sharing the same dict (used for fan-out branches).
     """
-    new = object.__new__(type(envelope))
+    new = _new(type(envelope))
     fields = dict(envelope.__dict__)
     fields["payload"] = payload
     if copy_meta:
         fields["meta"] = dict(fields["meta"])
-    object.__setattr__(new, "__dict__", fields)
-    object.__setattr__(new, "__pydantic_fields_set__", envelope.__pydantic_fields_set__)
-    object.__setattr__(new, "__pydantic_extra__", envelope.__pydantic_extra__)
-    object.__setattr__(new, "__pydantic_private__", envelope.__pydantic_private__)
+    _set(new, "__dict__", fields)
+    _set(new, "__pydantic_fields_set__", envelope.__pydantic_fields_set__)
+    _set(new, "__pydantic_extra__", envelope.__pydantic_extra__)
+    _set(new, "__pydantic_private__", envelope.__pydantic_private__)
     return new
 
 

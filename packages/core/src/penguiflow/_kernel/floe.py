@@ -237,6 +237,14 @@ class Inbox:
         """Like `take_nowait` but return `EMPTY` instead of raising (hot path)."""
         floes = self.floes if only is None else only
         count = len(floes)
+        if count == 1 and trace_id is None:  # one incoming floe: nothing to choose
+            floe = floes[0]
+            if not floe._items:
+                return EMPTY
+            item = floe._items.popleft()
+            if floe._putters:
+                floe.wake_putter()
+            return item
         start = self._next if count > 1 else 0
         for step in range(count):
             floe = floes[(start + step) % count]

@@ -81,6 +81,7 @@ class FlowRuntime:
         self.hub: EventHub = EventHub(list(middlewares))
         self.streams: StreamSequencer = StreamSequencer()
         self.traces: TraceTable = TraceTable(on_end=self._trace_ended)
+        self.trace_states: dict[str, TraceState] = self.traces.states
         self.workers: list[NodeRunner] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
@@ -183,22 +184,44 @@ class FlowRuntime:
         """
         if self.gate is not None:
             await self.gate()
-        trace_id = trace_of(item)
-        if trace_id is None:
-            if floe.full():
-                await floe.put(item)
+        if isinstance(item, Message):
+            # `_count` inlined for envelopes: this is the per-hop path.
+            trace_id = item.trace_id
+            state = self.trace_states.get(trace_id)
+            if state is None:
+                state = self.traces.add(trace_id)
+                state.tenant = item.headers.tenant
+            elif state.cancelled:
+                raise TraceCancelled(trace_id)
             else:
-                floe.put_nowait(item)
-            return
-        state = self._count(trace_id, item)
+                state.count += 1
+        else:
+            found = trace_of(item)
+            if found is None:
+                if floe.full():
+                    await floe.put(item)
+                else:
+                    floe.put_nowait(item)
+                return
+            trace_id = found
+            state = self._count(trace_id, item)
         try:
-            while floe.full():
-                await floe.wait_for_space()
-                if state.cancelled:
-                    raise TraceCancelled(trace_id)
-            floe.put_nowait(item)
+            items = floe._items
+            if 0 < floe.maxsize <= len(items):
+                while floe.full():
+                    await floe.wait_for_space()
+                    if state.cancelled:
+                        raise TraceCancelled(trace_id)
+            inbox = floe._inbox  # `Floe.put_nowait`, inlined (room was checked above)
+            if inbox.closed is not None:
+                raise FloeClosed(inbox.closed)
+            items.append(item)
+            if inbox.waiters:
+                inbox.notify(floe, item)
         except BaseException:
-            self.traces.done(trace_id)
+            state.count -= 1
+            if state.count <= 0:
+                self.traces.end(trace_id, state)
             raise
 
     def deliver_nowait(self, floes: Sequence[Floe], item: Any) -> None:
@@ -310,6 +333,8 @@ class FlowRuntime:
                 return self.took_from_rookery(await self.rookery.take(floes))
         elif type(trace_id) is not str:
             raise TypeError(f"trace_id must be a str; got {type(trace_id).__name__}")
+        elif timeout is None:
+            return await self.take_result(floes, trace_id, tenant=tenant, unseen_ended=unseen_ended)
         check_timeout(timeout)
         try:
             async with asyncio.timeout(timeout):

@@ -55,9 +55,12 @@ class StreamSequencer:
             )
         if type(text) is not str:
             raise TypeError(f"emit_chunk text must be a str; got {type(text).__name__}")
-        key = parent.trace_id if stream_id is None else stream_id
-        if type(key) is not str:
-            raise TypeError(f"emit_chunk stream_id must be a str; got {type(key).__name__}")
+        if stream_id is None:
+            key = parent.trace_id
+        elif type(stream_id) is str:
+            key = stream_id
+        else:
+            raise TypeError(f"emit_chunk stream_id must be a str; got {type(stream_id).__name__}")
         counters = self._next
         current = counters.get(key)
         if seq is None:
@@ -102,18 +105,23 @@ class StreamSequencer:
             self._next.pop(key, None)
 
 
-_CHUNK_FIELDS = frozenset({"stream_id", "seq", "text", "done", "meta"})
+_CHUNK_FIELDS = {"stream_id", "seq", "text", "done", "meta"}
+"""Shared by every chunk built here: all fields are set, so nothing can add to it."""
 
 
 def _chunk(stream_id: str, seq: int, text: str, done: bool, meta: dict[str, Any]) -> StreamChunk:
     # Every field is checked above, so skip pydantic's validation on this hot path.
-    chunk = object.__new__(StreamChunk)
-    object.__setattr__(
+    chunk = _new(StreamChunk)
+    _set(
         chunk,
         "__dict__",
         {"stream_id": stream_id, "seq": seq, "text": text, "done": done, "meta": meta},
     )
-    object.__setattr__(chunk, "__pydantic_fields_set__", set(_CHUNK_FIELDS))
-    object.__setattr__(chunk, "__pydantic_extra__", None)
-    object.__setattr__(chunk, "__pydantic_private__", None)
+    _set(chunk, "__pydantic_fields_set__", _CHUNK_FIELDS)
+    _set(chunk, "__pydantic_extra__", None)
+    _set(chunk, "__pydantic_private__", None)
     return chunk
+
+
+_new = object.__new__
+_set = object.__setattr__

@@ -50,12 +50,13 @@ class TraceTable:
     can tell a trace that is over from one that has not started yet.
     """
 
-    __slots__ = ("_ended", "_ended_order", "_starting", "_states", "on_end")
+    __slots__ = ("_ended", "_ended_order", "_starting", "on_end", "states")
 
     def __init__(self, on_end: Callable[[str], None] | None = None) -> None:
         """``on_end(trace_id)`` runs whenever a trace leaves the table (before idle callbacks)."""
         self.on_end = on_end
-        self._states: dict[str, TraceState] = {}
+        # Read directly by the per-hop paths (`FlowRuntime.deliver`, the worker).
+        self.states: dict[str, TraceState] = {}
         self._ended: set[str] = set()
         self._ended_order: deque[str] = deque()
         # Futures of fetches waiting for a trace id that is not in flight yet.
@@ -63,13 +64,13 @@ class TraceTable:
 
     def get(self, trace_id: str) -> TraceState | None:
         """Return the state of ``trace_id`` if it is in flight."""
-        return self._states.get(trace_id)
+        return self.states.get(trace_id)
 
     def add(self, trace_id: str, count: int = 1) -> TraceState:
         """Record ``count`` more outstanding messages for ``trace_id``."""
-        state = self._states.get(trace_id)
+        state = self.states.get(trace_id)
         if state is None:
-            state = self._states[trace_id] = TraceState()
+            state = self.states[trace_id] = TraceState()
             if self._ended:
                 self._ended.discard(trace_id)  # an id used again starts a new trace
             if self._starting:
@@ -79,16 +80,22 @@ class TraceTable:
 
     def done(self, trace_id: str, count: int = 1) -> None:
         """Record that ``count`` messages of ``trace_id`` left the flow."""
-        state = self._states.get(trace_id)
+        state = self.states.get(trace_id)
         if state is None:
             return
         state.count -= count
         if state.count <= 0:
-            del self._states[trace_id]
-            self._remember_ended(trace_id)
-            if self.on_end is not None:
-                self.on_end(trace_id)
-            _finish(trace_id, state)
+            self.end(trace_id, state)
+
+    def end(self, trace_id: str, state: TraceState) -> None:
+        """Forget ``trace_id`` whose count reached zero (`done`, or a caller that inlined it)."""
+        if self.states.get(trace_id) is not state:
+            return  # already forgotten (release_all)
+        del self.states[trace_id]
+        self._remember_ended(trace_id)
+        if self.on_end is not None:
+            self.on_end(trace_id)
+        _finish(trace_id, state)
 
     def _remember_ended(self, trace_id: str) -> None:
         order = self._ended_order
@@ -99,11 +106,11 @@ class TraceTable:
 
     def ended(self, trace_id: str) -> bool:
         """Whether ``trace_id`` is not in flight but was recently (it is over)."""
-        return trace_id in self._ended and trace_id not in self._states
+        return trace_id in self._ended and trace_id not in self.states
 
     def watch(self, trace_id: str, future: asyncio.Future[None]) -> None:
         """Resolve ``future`` when the trace goes idle, or when it starts if not in flight."""
-        state = self._states.get(trace_id)
+        state = self.states.get(trace_id)
         if state is None:
             self._starting.setdefault(trace_id, []).append(future)
             return
@@ -113,7 +120,7 @@ class TraceTable:
 
     def unwatch(self, trace_id: str, future: asyncio.Future[None]) -> None:
         """Forget a future given to `watch` (its waiter left)."""
-        state = self._states.get(trace_id)
+        state = self.states.get(trace_id)
         if state is not None and state.watchers is not None and future in state.watchers:
             state.watchers.remove(future)
         starting = self._starting.get(trace_id)
@@ -124,7 +131,7 @@ class TraceTable:
 
     def idle_event(self, trace_id: str) -> asyncio.Event:
         """Return an event set once nothing of ``trace_id`` is left in the flow."""
-        state = self._states.get(trace_id)
+        state = self.states.get(trace_id)
         if state is None:
             idle = asyncio.Event()
             idle.set()
@@ -138,7 +145,7 @@ class TraceTable:
 
         Runs at once if the trace is not in flight.
         """
-        state = self._states.get(trace_id)
+        state = self.states.get(trace_id)
         if state is None:
             callback(trace_id)
             return
@@ -148,7 +155,8 @@ class TraceTable:
 
     def release_all(self) -> None:
         """Forget every trace, waking anyone waiting for a cancel to drain."""
-        states, self._states = self._states, {}
+        states = dict(self.states)
+        self.states.clear()  # the same dict: the runtime's hot paths hold it
         for trace_id, state in states.items():
             _finish(trace_id, state)
         starting, self._starting = self._starting, {}
@@ -156,10 +164,10 @@ class TraceTable:
             _resolve(futures)
 
     def __len__(self) -> int:
-        return len(self._states)
+        return len(self.states)
 
     def __contains__(self, trace_id: object) -> bool:
-        return trace_id in self._states
+        return trace_id in self.states
 
 
 def _resolve(futures: list[asyncio.Future[None]] | None) -> None:

@@ -66,6 +66,7 @@ class NodeWorker:
         "ctx",
         "current_message",
         "current_trace",
+        "direct",
         "host",
         "in_adapter",
         "inbox",
@@ -121,6 +122,10 @@ class NodeWorker:
         else:
             assert self.rookery_floe is not None  # nodes without successors are egress nodes
             self.out_floes = [self.rookery_floe]
+        # The one floe an envelope result goes to, when routing has no choice to make.
+        self.direct: Floe | None = (
+            self.out_floes[0] if len(self.out_floes) == 1 and not node.allow_cycle else None
+        )
         self.current_trace: str | None = None
         self.current_message: Message | None = None
         self.cancel_target: str | None = None
@@ -134,6 +139,8 @@ class NodeWorker:
             await self._run_shared(self.busy)
             return
         inbox = self.inbox
+        # A node fed by one floe takes straight from its deque (`Inbox.try_take`, inlined).
+        single = inbox.floes[0] if len(inbox.floes) == 1 else None
         streak = 0
         try:
             while True:
@@ -142,7 +149,14 @@ class NodeWorker:
                     # rest of the loop run (a controller feeding itself would starve it).
                     streak = 0
                     await asyncio.sleep(0)
-                item = inbox.try_take()
+                if single is None:
+                    item = inbox.try_take()
+                elif single._items:
+                    item = single._items.popleft()
+                    if single._putters:
+                        single.wake_putter()
+                else:
+                    item = EMPTY
                 if item is EMPTY:
                     streak = 0
                     item = await inbox.take()
@@ -238,7 +252,7 @@ class NodeWorker:
     async def _process_envelope(self, message: Message) -> None:
         runtime = self.runtime
         trace_id = message.trace_id
-        state = runtime.traces.get(trace_id)
+        state = runtime.trace_states.get(trace_id)
         if state is not None and state.cancelled:
             runtime.traces.done(trace_id)
             return
@@ -269,7 +283,10 @@ class NodeWorker:
                     result = rewrap(message, result)
             elif self.warn_bare and not isinstance(result, Message | FlowError):
                 self._warn_bare(result)
-            await self.route(result, None)
+            if self.direct is not None and isinstance(result, Message):
+                await runtime.deliver(self.direct, result)  # `route` for the common case
+            else:
+                await self.route(result, None)
         except asyncio.CancelledError:
             if self.cancel_target != trace_id or runtime.stopping:
                 raise
@@ -285,7 +302,10 @@ class NodeWorker:
                 self.cancel_target = None
                 if self.task is not None and not runtime.stopping:
                     self.task.uncancel()
-            runtime.traces.done(trace_id)
+            if state is not None:  # `TraceTable.done`, inlined
+                state.count -= 1
+                if state.count <= 0:
+                    runtime.traces.end(trace_id, state)
 
     def _warn_bare(self, result: Any) -> None:
         warnings.warn(

@@ -85,6 +85,7 @@ class TappedNodeWorker(NodeWorker):
     ) -> None:
         super().__init__(runtime, node, registry, host)
         self.on_route = on_route
+        self.direct = None  # every result goes through `route`, so it is reported
 
     async def route(self, item: Any, to: Targets) -> None:
         """Route ``item`` like `NodeWorker.route`, then report it."""

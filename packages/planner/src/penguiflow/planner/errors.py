@@ -23,10 +23,11 @@ still catches an `ActionError`)::
     └── TokenBudgetSpent                    signal: the run reached max_run_tokens (.limits)
 
 `PauseRequested` and `TokenBudgetSpent` are control-flow signals, not errors
-(the second never leaves ``run()``): they stay outside the root on purpose, like core's `penguiflow.errors.TraceCancelled`, so
-``except PlannerError`` (or ``except PenguiFlowError``) in a tool never
-swallows a pause. Each class lives in the module named on its line; this
-module defines the root only, so every planner module can import it.
+(the second never leaves ``run()``): they stay outside the root on purpose,
+like core's `penguiflow.errors.TraceCancelled`, so ``except PlannerError``
+(or ``except PenguiFlowError``) in a tool never swallows a pause. Each class
+lives in the module named on its line; this module defines the root only, so
+every planner module can import it.
 """
 
 from __future__ import annotations
