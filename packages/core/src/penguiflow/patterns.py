@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 from pydantic import BaseModel, TypeAdapter
 
 from penguiflow._kernel.context import Context
+from penguiflow._kernel.envelope import rewrap
 from penguiflow.node import Node, NodePolicy
 from penguiflow.policies import RoutingDecision, RoutingPolicy, RoutingRequest
 from penguiflow.types import Message
@@ -399,7 +400,7 @@ class _KJoin:
         meta: dict[str, Any] = {}
         for part in bucket.metas:
             meta.update(part)
-        return bucket.envelope.model_copy(update={"payload": bucket.payloads, "meta": meta})
+        return rewrap(bucket.envelope, bucket.payloads, meta=meta)
 
     def _forget(self, trace_id: str) -> None:
         self._buckets.pop(trace_id, None)

@@ -12,7 +12,13 @@ _new = object.__new__
 _set = object.__setattr__  # bound once: these run several times per hop
 
 
-def rewrap(envelope: Message, payload: Any, *, copy_meta: bool = False) -> Message:
+def rewrap(
+    envelope: Message,
+    payload: Any,
+    *,
+    copy_meta: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> Message:
     """Return a new envelope like ``envelope`` but carrying ``payload``.
 
     The copy skips validation (every field comes from an already valid
@@ -23,11 +29,14 @@ def rewrap(envelope: Message, payload: Any, *, copy_meta: bool = False) -> Messa
         payload: The new payload.
         copy_meta: Give the new envelope a shallow copy of ``meta`` instead of
             sharing the same dict (used for fan-out branches).
+        meta: Give the new envelope this ``meta`` dict instead (a join's merged meta).
     """
     new = _new(type(envelope))
     fields = dict(envelope.__dict__)
     fields["payload"] = payload
-    if copy_meta:
+    if meta is not None:
+        fields["meta"] = meta
+    elif copy_meta:
         fields["meta"] = dict(fields["meta"])
     _set(new, "__dict__", fields)
     _set(new, "__pydantic_fields_set__", envelope.__pydantic_fields_set__)

@@ -242,10 +242,23 @@ class FlowRuntime:
 
     async def fan_out(self, floes: Sequence[Floe], item: Any) -> None:
         """Deliver ``item`` to every floe; each extra envelope branch gets its own meta copy."""
-        if len(floes) == 1:
+        count = len(floes)
+        if count == 1:
             await self.deliver(floes[0], item)
             return
-        for floe, branch in zip(floes, self.branches(item, len(floes)), strict=True):
+        if self.gate is None and isinstance(item, Message):
+            # Every floe has room: count the branches at once and put them (no waits).
+            state = self.trace_states.get(item.trace_id)
+            if state is not None and not state.cancelled and _all_have_room(floes):
+                branches = self.branches(item, count)
+                state.count += count
+                for floe, branch in zip(floes, branches, strict=True):
+                    floe._items.append(branch)
+                    inbox = floe._inbox
+                    if inbox.waiters:
+                        inbox.notify(floe, branch)
+                return
+        for floe, branch in zip(floes, self.branches(item, count), strict=True):
             await self.deliver(floe, branch)
 
     @staticmethod
@@ -489,6 +502,13 @@ class FlowRuntime:
         await drained.wait()
         self.emit_event("trace_cancel_finish", None, trace_id, extra={"dropped": dropped})
         return True
+
+
+def _all_have_room(floes: Sequence[Floe]) -> bool:
+    for floe in floes:
+        if floe._inbox.closed is not None or 0 < floe.maxsize <= len(floe._items):
+            return False
+    return True
 
 
 def _report_worker_crash(task: asyncio.Task[None]) -> None:
