@@ -228,7 +228,7 @@ def scorecard_rows(result: dict[str, Any]) -> list[list[str]]:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (3; ~5 s each)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (3; ~11 s each)")
     parser.add_argument("--traces", type=int, default=200, help="traces per run (200)")
     parser.add_argument("--quick", action="store_true", help="1 round of 64 traces")
     add_output_flags(parser)  # --no-published/--no-build are accepted and ignored

@@ -180,17 +180,24 @@ def scorecard_rows(results_dir: Path = RESULTS_DIR) -> list[list[str]]:
 
 
 def _markdown(rows: list[list[str]], results_dir: Path = RESULTS_DIR) -> str:
-    found = (_load(name, results_dir) for name in PROGRAMS)
-    env: dict[str, Any] = next((d["environment"] for d in found if d and "environment" in d), {})
+    found = [
+        d["environment"]
+        for d in (_load(n, results_dir) for n in PROGRAMS)
+        if d and "environment" in d
+    ]
     lines = [
         "| " + " | ".join(HEADERS) + " |",
         "| " + " | ".join("---" for _ in HEADERS) + " |",
     ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    if env:
+    if found:
+        env = found[0]
+        # Programs may be re-run one at a time: say so when the files are not from one run.
+        stamps = sorted({e.get("timestamp", "?") for e in found})
+        when = stamps[0] if len(stamps) == 1 else f"between {stamps[0]} and {stamps[-1]}"
         lines.append("")
         lines.append(
-            f"Measured {env.get('timestamp', '?')} on Python {env.get('python', '?')}, "
+            f"Measured {when} on Python {env.get('python', '?')}, "
             f"{env.get('cpu_count', '?')} cores, pydantic {env.get('pydantic', '?')}, "
             f"penguiflow {env.get('penguiflow_ours', '?')}. Ratios are medians of per-round "
             f"ratios against the floor measured in the same process."
