@@ -155,7 +155,30 @@ PINNED: dict[str, list[str]] = {
 }
 
 # Names a package resolves lazily through its module __getattr__ (not in vars()).
-LAZY = {"penguiflow": {"__version__"}}
+LAZY = {
+    "penguiflow": {
+        "__version__",
+        # Not needed to build and run a flow; imported on first access (import cost).
+        "DictRoutingPolicy",
+        "NodeSpec",
+        "RoutingPolicy",
+        "RoutingRequest",
+        "SideEffect",
+        "build_catalog",
+        "chunk_to_ws_json",
+        "emit_stream_events",
+        "flow_to_dot",
+        "flow_to_mermaid",
+        "format_sse_event",
+        "join_k",
+        "join_pending",
+        "map_concurrent",
+        "predicate_router",
+        "stream_flow",
+        "tool",
+        "union_router",
+    }
+}
 
 
 def public_attributes(module: ModuleType) -> set[str]:

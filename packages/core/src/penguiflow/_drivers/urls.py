@@ -13,7 +13,6 @@ missing driver into an `ImportError` that says which extra of
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -114,6 +113,8 @@ def check_options(
     unknown = sorted(set(options) - set(valid))
     if not unknown:
         return
+    import difflib  # only for this error message; not worth 0.6 ms of `import penguiflow`
+
     scheme = url.partition("://")[0]
     owner = getattr(opener, "__qualname__", function)
     hints = [

@@ -20,7 +20,6 @@ type so a foreign or damaged record is reported, not half-read.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -151,6 +150,8 @@ def encode_envelope(envelope: BusEnvelope) -> str:
         ValueError: Bad topic, empty ``message_id``, or a body that is not
             JSON-safe (the message names the envelope).
     """
+    import json  # on use: json is ~1.3 ms of `import penguiflow`
+
     if not isinstance(envelope, BusEnvelope):
         raise TypeError(f"publish() takes a BusEnvelope, got {type(envelope).__name__}")
     check_topic(envelope.topic)
@@ -189,6 +190,8 @@ def decode_envelope(raw: str | bytes) -> BusEnvelope:
     Raises:
         ValueError: ``raw`` is not UTF-8 JSON of an envelope (the message says what is wrong).
     """
+    import json  # on use: json is ~1.3 ms of `import penguiflow`
+
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     data: Any = json.loads(text)
     if not isinstance(data, dict):
