@@ -190,10 +190,10 @@ class Context:
             parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta
         )
         direct = worker.direct
-        if to is None and direct is not None:
-            await worker.runtime.deliver(direct, message)  # `route` for the common case
-        else:
+        if to is not None or direct is None:
             await worker.route(message, to)
+        elif not worker.runtime.try_deliver(direct, message):  # `route` for the common case
+            await worker.runtime.deliver(direct, message)
         chunk: StreamChunk = message.payload
         return chunk
 

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from penguiflow.types import Message
 
-__all__ = ["Traced", "rewrap"]
+__all__ = ["Traced", "build_model", "rewrap"]
 
+# The slots every pydantic model instance has, set through their descriptors: a
+# copy made here skips validation (and `object.__setattr__`'s lookup by name).
 _new = object.__new__
-_set = object.__setattr__  # bound once: these run several times per hop
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def build_model(cls: type[Any], fields: dict[str, Any], fields_set: set[str]) -> Any:
+    """An instance of the pydantic model ``cls`` holding ``fields``, without validation.
+
+    For the per-hop paths only: every value must already be valid, and the
+    model must have no extra fields and no private attributes.
+    """
+    model = _new(cls)
+    _set_dict(model, fields)
+    _set_fields_set(model, fields_set)
+    _set_extra(model, None)
+    _set_private(model, None)
+    return model
 
 
 def rewrap(
@@ -38,10 +59,11 @@ def rewrap(
         fields["meta"] = meta
     elif copy_meta:
         fields["meta"] = dict(fields["meta"])
-    _set(new, "__dict__", fields)
-    _set(new, "__pydantic_fields_set__", envelope.__pydantic_fields_set__)
-    _set(new, "__pydantic_extra__", envelope.__pydantic_extra__)
-    _set(new, "__pydantic_private__", envelope.__pydantic_private__)
+    _set_dict(new, fields)
+    # Its own set: assigning a field of the copy must not mark it set on the original.
+    _set_fields_set(new, envelope.__pydantic_fields_set__.copy())
+    _set_extra(new, envelope.__pydantic_extra__)
+    _set_private(new, envelope.__pydantic_private__)
     return new
 
 

@@ -224,6 +224,45 @@ class FlowRuntime:
                 self.traces.end(trace_id, state)
             raise
 
+    def try_deliver(self, floe: Floe, item: Message) -> bool:
+        """Put envelope ``item`` on ``floe`` now if nothing could make `deliver` wait or fail.
+
+        The per-hop path: no coroutine, no waiting. Returns ``False`` (nothing
+        done) when the floe is full or closed, a delivery gate is set, or the
+        trace is new or being cancelled; the caller then awaits `deliver`.
+        """
+        if self.gate is not None:
+            return False
+        state = self.trace_states.get(item.trace_id)
+        if state is None or state.cancelled:
+            return False
+        items = floe._items
+        inbox = floe._inbox
+        if 0 < floe.maxsize <= len(items) or inbox.closed is not None:
+            return False
+        state.count += 1
+        items.append(item)
+        if inbox.waiters:
+            inbox.notify(floe, item)
+        return True
+
+    def pass_on(self, floe: Floe, item: Message, state: TraceState) -> bool:
+        """Like `try_deliver`, for the result of a message of the same trace being processed.
+
+        ``item`` takes over the count of that message (``state`` is its trace's),
+        so the count is left as is: the caller must not mark the message done.
+        """
+        if self.gate is not None or state.cancelled:
+            return False
+        items = floe._items
+        inbox = floe._inbox
+        if 0 < floe.maxsize <= len(items) or inbox.closed is not None:
+            return False
+        items.append(item)
+        if inbox.waiters:
+            inbox.notify(floe, item)
+        return True
+
     def deliver_nowait(self, floes: Sequence[Floe], item: Any) -> None:
         """Put ``item`` on every floe now, or on none of them.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from penguiflow._kernel.envelope import rewrap
+from penguiflow._kernel.envelope import build_model, rewrap
 from penguiflow.types import Message, StreamChunk
 
 __all__ = ["StreamSequencer"]
@@ -111,17 +111,9 @@ _CHUNK_FIELDS = {"stream_id", "seq", "text", "done", "meta"}
 
 def _chunk(stream_id: str, seq: int, text: str, done: bool, meta: dict[str, Any]) -> StreamChunk:
     # Every field is checked above, so skip pydantic's validation on this hot path.
-    chunk = _new(StreamChunk)
-    _set(
-        chunk,
-        "__dict__",
+    chunk: StreamChunk = build_model(
+        StreamChunk,
         {"stream_id": stream_id, "seq": seq, "text": text, "done": done, "meta": meta},
+        _CHUNK_FIELDS,
     )
-    _set(chunk, "__pydantic_fields_set__", _CHUNK_FIELDS)
-    _set(chunk, "__pydantic_extra__", None)
-    _set(chunk, "__pydantic_private__", None)
     return chunk
-
-
-_new = object.__new__
-_set = object.__setattr__

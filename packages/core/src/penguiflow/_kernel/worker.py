@@ -283,10 +283,17 @@ class NodeWorker:
                     result = rewrap(message, result)
             elif self.warn_bare and not isinstance(result, Message | FlowError):
                 self._warn_bare(result)
-            if self.direct is not None and isinstance(result, Message):
-                await runtime.deliver(self.direct, result)  # `route` for the common case
-            else:
+            direct = self.direct
+            if direct is None or not isinstance(result, Message):
                 await self.route(result, None)
+            elif state is not None and result.trace_id == trace_id:
+                # `route` for the common case; the result takes over the message's count.
+                if runtime.pass_on(direct, result, state):
+                    state = None
+                else:
+                    await runtime.deliver(direct, result)
+            elif not runtime.try_deliver(direct, result):
+                await runtime.deliver(direct, result)
         except asyncio.CancelledError:
             if self.cancel_target != trace_id or runtime.stopping:
                 raise
@@ -302,7 +309,7 @@ class NodeWorker:
                 self.cancel_target = None
                 if self.task is not None and not runtime.stopping:
                     self.task.uncancel()
-            if state is not None:  # `TraceTable.done`, inlined
+            if state is not None:  # `TraceTable.done`, inlined (None: the count was passed on)
                 state.count -= 1
                 if state.count <= 0:
                     runtime.traces.end(trace_id, state)
