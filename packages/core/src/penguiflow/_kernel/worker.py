@@ -33,6 +33,7 @@ from penguiflow._kernel.envelope import Traced, rewrap
 from penguiflow._kernel.floe import EMPTY, Floe, FloeClosed
 from penguiflow._kernel.reliability import FAILED, call_node, report_exception
 from penguiflow._kernel.runtime import FlowRuntime, trace_of
+from penguiflow._kernel.traces import TraceState
 from penguiflow.errors import FlowError, FlowErrorCode, TraceCancelled
 from penguiflow.node import Node, Targets
 from penguiflow.registry import ModelRegistry
@@ -73,6 +74,7 @@ class NodeWorker:
         "node",
         "out_adapter",
         "out_floes",
+        "passed",
         "rookery_floe",
         "runtime",
         "simple",
@@ -129,6 +131,7 @@ class NodeWorker:
         self.current_trace: str | None = None
         self.current_message: Message | None = None
         self.cancel_target: str | None = None
+        self.passed = False  # the last result took over its message's count
         self.task: asyncio.Task[None] | None = None
         self.ctx = Context(self)
 
@@ -139,6 +142,11 @@ class NodeWorker:
             await self._run_shared(self.busy)
             return
         inbox = self.inbox
+        runtime = self.runtime
+        trace_states = runtime.trace_states
+        func = self.node.func
+        ctx = self.ctx
+        unwrap = self.unwrap
         # A node fed by one floe takes straight from its deque (`Inbox.try_take`, inlined).
         single = inbox.floes[0] if len(inbox.floes) == 1 else None
         streak = 0
@@ -164,10 +172,40 @@ class NodeWorker:
                     streak += 1
                 try:
                     # Inlined `process` (this is the per-hop path).
-                    if isinstance(item, Message):
-                        await self._process_envelope(item)
-                    else:
+                    if not isinstance(item, Message):
                         await self._process_payload(item)
+                    elif (
+                        self.simple
+                        and item.deadline_s is None
+                        and not runtime.hub.listeners
+                        and (state := trace_states.get(item.trace_id)) is not None
+                        and not state.cancelled
+                    ):
+                        # The common case, without a coroutine per message.
+                        trace_id = item.trace_id
+                        self.current_trace = trace_id
+                        self.current_message = item
+                        try:
+                            result = await func(item.payload if unwrap else item, ctx)
+                            if result is not None:
+                                self.passed = False
+                                pending = self._route_now(item, result, state)
+                                if pending is not None:
+                                    await self.route(pending, None)
+                                elif self.passed:
+                                    state = None
+                        except TraceCancelled as exc:
+                            runtime.emit_event("node_cancelled", self.node, exc.trace_id)
+                        except asyncio.CancelledError:
+                            if self.cancel_target != trace_id or runtime.stopping:
+                                raise
+                            runtime.emit_event("node_cancelled", self.node, trace_id)
+                        except Exception as exc:
+                            await report_exception(self, exc, trace_id)
+                        finally:
+                            self._finish_envelope(trace_id, state)
+                    else:
+                        await self._process_envelope(item)
                 except FloeClosed:
                     raise
                 except Exception:
@@ -278,22 +316,12 @@ class NodeWorker:
                 result = await call_node(self, arg, trace_id)
             if result is None or result is FAILED:
                 return
-            if self.unwrap:
-                if not isinstance(result, Message):
-                    result = rewrap(message, result)
-            elif self.warn_bare and not isinstance(result, Message | FlowError):
-                self._warn_bare(result)
-            direct = self.direct
-            if direct is None or not isinstance(result, Message):
-                await self.route(result, None)
-            elif state is not None and result.trace_id == trace_id:
-                # `route` for the common case; the result takes over the message's count.
-                if runtime.pass_on(direct, result, state):
-                    state = None
-                else:
-                    await runtime.deliver(direct, result)
-            elif not runtime.try_deliver(direct, result):
-                await runtime.deliver(direct, result)
+            self.passed = False
+            pending = self._route_now(message, result, state)
+            if pending is not None:
+                await self.route(pending, None)
+            elif self.passed:
+                state = None
         except asyncio.CancelledError:
             if self.cancel_target != trace_id or runtime.stopping:
                 raise
@@ -302,17 +330,45 @@ class NodeWorker:
             # The trace was cancelled while this node emitted or routed for it.
             runtime.emit_event("node_cancelled", self.node, exc.trace_id)
         finally:
-            self.current_trace = None
-            self.current_message = None
-            if self.cancel_target is not None:
-                # Balance Task.cancel(), also when user code swallowed the CancelledError.
-                self.cancel_target = None
-                if self.task is not None and not runtime.stopping:
-                    self.task.uncancel()
-            if state is not None:  # `TraceTable.done`, inlined (None: the count was passed on)
-                state.count -= 1
-                if state.count <= 0:
-                    runtime.traces.end(trace_id, state)
+            self._finish_envelope(trace_id, state)
+
+    def _route_now(self, message: Message, result: Any, state: TraceState | None) -> Any:
+        """Send ``result`` (returned for ``message``) on if that needs no waiting.
+
+        Returns ``None`` when it was sent (`passed` says whether it took over the
+        message's count), else the item `route` must send, awaiting.
+        """
+        if self.unwrap:
+            if not isinstance(result, Message):
+                result = rewrap(message, result)
+        elif self.warn_bare and not isinstance(result, Message | FlowError):
+            self._warn_bare(result)
+        direct = self.direct
+        if direct is None or not isinstance(result, Message):
+            return result
+        runtime = self.runtime
+        if state is not None and result.trace_id == message.trace_id:
+            # The result takes over the message's count.
+            if runtime.pass_on(direct, result, state):
+                self.passed = True
+                return None
+        elif runtime.try_deliver(direct, result):
+            return None
+        return result
+
+    def _finish_envelope(self, trace_id: str, state: TraceState | None) -> None:
+        """The end of every envelope's processing: forget it, count it done."""
+        self.current_trace = None
+        self.current_message = None
+        if self.cancel_target is not None:
+            # Balance Task.cancel(), also when user code swallowed the CancelledError.
+            self.cancel_target = None
+            if self.task is not None and not self.runtime.stopping:
+                self.task.uncancel()
+        if state is not None:  # `TraceTable.done`, inlined (None: the count was passed on)
+            state.count -= 1
+            if state.count <= 0:
+                self.runtime.traces.end(trace_id, state)
 
     def _warn_bare(self, result: Any) -> None:
         warnings.warn(
