@@ -209,12 +209,7 @@ class NodeWorker:
                 except FloeClosed:
                     raise
                 except Exception:
-                    # A bug in the runtime must not silently kill the node's only worker.
-                    logger.exception(
-                        "internal error while node %r processed a message; the message "
-                        "was dropped and the worker carries on",
-                        self.node.name,
-                    )
+                    self._internal_error()
         except FloeClosed:
             return
 
@@ -248,11 +243,7 @@ class NodeWorker:
                 except FloeClosed:
                     raise
                 except Exception:
-                    logger.exception(
-                        "internal error while node %r processed a message; the message "
-                        "was dropped and the worker carries on",
-                        self.node.name,
-                    )
+                    self._internal_error()
                 finally:
                     if trace_id is not None:
                         busy.discard(trace_id)
@@ -260,6 +251,14 @@ class NodeWorker:
                             inbox.wake_one()
         except FloeClosed:
             return
+
+    def _internal_error(self) -> None:
+        # A bug in the runtime must not silently kill the node's worker.
+        logger.exception(
+            "internal error while node %r processed a message; the message "
+            "was dropped and the worker carries on",
+            self.node.name,
+        )
 
     async def process(self, item: Any) -> None:
         """Run the node on one item taken from its inbox and route what it returns."""
