@@ -310,7 +310,8 @@ def build_catalog(
         >>> @tool(desc="Echo the arguments back")
         ... async def echo(args: Echo, ctx) -> Echo:
         ...     return args
-        >>> build_catalog([echo])[0].to_tool_json()["args_schema"]["required"]
+        >>> schema = build_catalog([echo])[0].to_tool_json()["args_schema"]
+        >>> schema.get("required")
         ['text']
     """
     if isinstance(nodes_or_functions, Node) or callable(nodes_or_functions):

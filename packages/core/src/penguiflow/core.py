@@ -478,13 +478,6 @@ class PenguiFlow:
             item = runtime.rookery.try_take()
             if item is EMPTY:
                 item = await runtime.rookery.take()
-            if type(item) is Message:  # `took_from_rookery`, inlined for envelopes
-                state = runtime.trace_states.get(item.trace_id)
-                if state is not None:
-                    state.count -= 1
-                    if state.count <= 0:
-                        runtime.traces.end(item.trace_id, state)
-                return item
             return runtime.took_from_rookery(item)
         if (
             from_ is None

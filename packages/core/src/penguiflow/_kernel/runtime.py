@@ -437,7 +437,11 @@ class FlowRuntime:
     def took_from_rookery(self, item: Any) -> Any:
         """Account for an item that left the flow through Rookery; return what the user gets."""
         if isinstance(item, Message):
-            self.traces.done(item.trace_id)
+            state = self.trace_states.get(item.trace_id)  # `TraceTable.done`, inlined
+            if state is not None:
+                state.count -= 1
+                if state.count <= 0:
+                    self.traces.end(item.trace_id, state)
         elif isinstance(item, FlowError):
             if item.trace_id is not None:
                 self.traces.done(item.trace_id)
