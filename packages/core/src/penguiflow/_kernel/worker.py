@@ -186,7 +186,13 @@ class NodeWorker:
                         self.current_trace = trace_id
                         self.current_message = item
                         try:
-                            result = await func(item.payload if unwrap else item, ctx)
+                            try:
+                                result = await func(item.payload if unwrap else item, ctx)
+                            except TraceCancelled:
+                                raise
+                            except Exception as exc:  # the node failed (not the routing)
+                                await report_exception(self, exc, trace_id)
+                                result = None
                             if result is not None:
                                 self.passed = False
                                 pending = self._route_now(item, result, state)
@@ -200,8 +206,6 @@ class NodeWorker:
                             if self.cancel_target != trace_id or runtime.stopping:
                                 raise
                             runtime.emit_event("node_cancelled", self.node, trace_id)
-                        except Exception as exc:
-                            await report_exception(self, exc, trace_id)
                         finally:
                             self._finish_envelope(trace_id, state)
                     else:
