@@ -1,6 +1,6 @@
 """PenguiFlow: typed, async-first orchestration of agent and data pipelines."""
 
-# Other distributions (penguiflow-planner, penguiflow-tools) add subpackages
+# Other distributions (penguiflow-planner, -tools, -playground) add subpackages
 # to this import name; this must run before anything else imports them.
 from pkgutil import extend_path as _extend_path
 
