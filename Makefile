@@ -76,6 +76,11 @@ bump: ## Set the version of every package: make bump VERSION=0.2.0
 	@test -n "$(VERSION)" || { echo "usage: make bump VERSION=X.Y.Z" >&2; exit 2; }
 	@$(PYTHON) scripts/set_version.py "$(VERSION)"
 
+.PHONY: release
+release: venv ## Bump to VERSION, date CHANGELOG.md, build and check dist/; uploads nothing
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=X.Y.Z" >&2; exit 2; }
+	$(BIN)/python scripts/release.py "$(VERSION)"
+
 .PHONY: clean
 clean: ## Remove build outputs and tool caches (keeps .venv)
 	rm -rf dist build site .mypy_cache .ruff_cache .pytest_cache .hypothesis
