@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PACKAGES := core planner a2a tools
+PACKAGES := core planner a2a tools playground
 # Re-install the dev environment whenever one of these changes.
 STAMP := $(VENV)/.penguiflow-dev.stamp
 STAMP_INPUTS := requirements-dev.txt VERSION scripts/hatch_pins.py \
@@ -19,7 +19,7 @@ help: ## Show this help
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: venv
-venv: $(STAMP) ## Create .venv with the four packages (editable) and the dev tools
+venv: $(STAMP) ## Create .venv with the five packages (editable) and the dev tools
 
 $(STAMP): $(STAMP_INPUTS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -68,17 +68,18 @@ bench: venv ## Run the benchmarks
 	$(BIN)/python benchmarks/run_all.py
 
 .PHONY: build
-build: venv ## Build the wheels of the four packages into dist/
-	rm -rf dist
-	for p in $(PACKAGES); do \
-		$(BIN)/python -m build --wheel --no-isolation --outdir dist packages/$$p || exit 1; \
-	done
-	@ls -1 dist
+build: venv ## Build each package's sdist and wheel (from the sdist) into dist/, twine-checked
+	$(BIN)/python scripts/build_dists.py --outdir dist
 
 .PHONY: bump
 bump: ## Set the version of every package: make bump VERSION=0.2.0
 	@test -n "$(VERSION)" || { echo "usage: make bump VERSION=X.Y.Z" >&2; exit 2; }
 	@$(PYTHON) scripts/set_version.py "$(VERSION)"
+
+.PHONY: release
+release: venv ## Bump to VERSION, date CHANGELOG.md, build and check dist/; uploads nothing
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=X.Y.Z" >&2; exit 2; }
+	$(BIN)/python scripts/release.py "$(VERSION)"
 
 .PHONY: clean
 clean: ## Remove build outputs and tool caches (keeps .venv)

@@ -16,27 +16,75 @@ dependencies = ["pydantic>=2.6"]
 planner = ["penguiflow-planner"]
 ```
 
-Third-party requirements are copied unchanged. A sibling (``penguiflow-core``,
-``penguiflow-planner``, ``penguiflow-a2a``, ``penguiflow-tools``) must be written
-as a bare name, optionally with extras; the hook appends ``==<version>`` so the
-pins can never drift from ``VERSION``. Hatchling sets ``metadata["version"]``
-before it calls ``update``, so the version seen here is the normalised one.
+Third-party requirements are copied unchanged. A sibling (any name in
+``SIBLINGS``) must be written as a bare name, optionally with extras; the hook
+appends ``==<version>`` so the pins can never drift from ``VERSION``. Core's
+extras may name core itself (``a2a-server = ["penguiflow-core[a2a]"]``):
+hatchling replaces such a self-reference by the named extras' requirements.
+
+Hatchling sets ``metadata["version"]`` before it calls ``update``. The hook
+refuses to build a package whose version is not the one in the shared
+``VERSION`` file (``VERSION_FILE``: beside the folder holding this script, the
+monorepo root; in an sdist, its root, where ``scripts/hatch_sdist.py`` puts
+both), so a package given a version of its own fails here instead of being
+released out of step.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hatchling.metadata.plugin.interface import MetadataHookInterface
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
-__all__ = ["SIBLINGS", "SiblingPinsHook", "pin_requirements"]
+__all__ = ["SIBLINGS", "VERSION_FILE", "SiblingPinsHook", "check_version", "pin_requirements"]
 
 SIBLINGS = frozenset(
-    {"penguiflow-core", "penguiflow-planner", "penguiflow-a2a", "penguiflow-tools"}
+    {
+        "penguiflow-core",
+        "penguiflow-planner",
+        "penguiflow-a2a",
+        "penguiflow-tools",
+        "penguiflow-playground",
+    }
 )
 """Canonical names of the distributions released in lockstep."""
+
+VERSION_FILE = Path(__file__).resolve().parent.parent / "VERSION"
+"""The shared version of every package (the monorepo's, or the sdist's copy of it)."""
+
+
+def check_version(name: str, version: str, version_file: Path) -> None:
+    """Refuse a package whose version differs from the shared version file.
+
+    Args:
+        name: The distribution being built, for the message.
+        version: The version hatchling resolved for it.
+        version_file: The file holding the shared version.
+
+    Raises:
+        ValueError: The file is missing or unreadable as a version, or ``version``
+            is not the same version.
+    """
+    try:
+        shared = version_file.read_text(encoding="utf-8").strip()
+        matches = Version(version) == Version(shared)
+    except OSError as exc:
+        raise ValueError(
+            f"{name}: cannot read the shared version file {version_file}: {exc}"
+        ) from exc
+    except InvalidVersion as exc:
+        raise ValueError(f"{name}: {exc} (checked against {version_file})") from exc
+    if not matches:
+        raise ValueError(
+            f"{name} would be built as version {version}, but the shared version file "
+            f"{version_file} says {shared}. Every PenguiFlow package takes its version from "
+            'that file ([tool.hatch.version] path = "../../VERSION"); remove any version of '
+            "the package's own and change versions with `make bump VERSION=X.Y.Z`."
+        )
 
 
 def pin_requirements(requirements: object, version: str, *, where: str) -> list[str]:
@@ -81,8 +129,13 @@ class SiblingPinsHook(MetadataHookInterface):
 
         Args:
             metadata: The mutable ``project`` table; ``version`` is already resolved.
+
+        Raises:
+            ValueError: The version is not the shared one, or a requirement is
+                invalid or a sibling carries a constraint of its own.
         """
         version = str(metadata["version"])
+        check_version(str(metadata.get("name", "this package")), version, VERSION_FILE)
         if "dependencies" in self.config:
             metadata["dependencies"] = pin_requirements(
                 self.config["dependencies"], version, where="dependencies"

@@ -23,7 +23,7 @@ from mkdocs.exceptions import PluginError
 __all__: list[str] = []
 
 TOP_PACKAGES = ("penguiflow", "penguiflow_a2a")
-PACKAGE_ORDER = ("core", "planner", "tools", "a2a")
+PACKAGE_ORDER = ("core", "planner", "tools", "playground", "a2a")
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +109,11 @@ def test_nothing_private_gets_a_page(pages: dict[str, str], distributions: list[
 def test_skeleton_packages_have_no_page_but_are_in_the_index(
     pages: dict[str, str], hook: ModuleType
 ) -> None:
-    assert "api/penguiflow/tools.md" not in pages and "api/penguiflow_a2a.md" not in pages
+    for uri in ("api/penguiflow/tools.md", "api/penguiflow/playground.md", "api/penguiflow_a2a.md"):
+        assert uri not in pages
     index = pages[hook.API_INDEX]
     assert "## penguiflow-tools\n\n`penguiflow.tools`: no public names yet." in index
+    assert "## penguiflow-playground\n\n`penguiflow.playground`: no public names yet." in index
     assert "## penguiflow-a2a\n\n`penguiflow_a2a`: no public names yet." in index
 
 

@@ -55,8 +55,9 @@ def test_every_layer_is_a_subgraph_with_its_members_top_down(
     assert titles[0] == "siblings" and titles[-1] == "data types"
     assert 'm_penguiflow_core["core.py"]' in fresh_block
     assert 'm_penguiflow__kernel["_kernel/<br/>' in fresh_block
-    # The playground is an optional member that does not exist yet: drawn dashed.
-    assert "class m_penguiflow_playground absent" in fresh_block
+    # Every member of the contract exists today (penguiflow-playground included).
+    assert 'm_penguiflow_playground["playground/<br/>1 module"]' in fresh_block
+    assert "absent" not in fresh_block
     # Each layer's table lists its modules, packages' submodules included.
     assert "| `penguiflow._kernel.worker` |" in fresh_block
     assert "| `penguiflow.planner.react` |" in fresh_block
@@ -113,6 +114,17 @@ def test_layers_come_from_the_contract_top_down_with_optional_members(
     assert (top.title, base.title) == ("top", "base")
     assert top.members == (arch.Member("pkg.app"), arch.Member("pkg.later", optional=True))
     assert top.owns("pkg.app.sub") and not top.owns("pkg.application")
+
+
+def test_an_optional_member_that_does_not_exist_is_drawn_dashed(
+    arch: ModuleType, tmp_path: Path
+) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(CONTRACT.format(name="two layers: base < top"), encoding="utf-8")
+    block = arch.render(arch.read_layers(pyproject), arch.build_graph())
+    assert 'm_pkg_later["later<br/>not written yet"]' in block
+    assert "class m_pkg_app,m_pkg_later,m_pkg_lib absent" in block
+    assert "| `pkg.later` | optional member, not written yet |" in block
 
 
 def test_a_contract_name_that_does_not_name_every_layer_is_refused(

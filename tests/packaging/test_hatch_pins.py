@@ -48,6 +48,18 @@ def test_invalid_requirement_names_the_config_key(hook_module: ModuleType) -> No
         )
 
 
+@pytest.fixture
+def shared_version_file(
+    hook_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The hook's VERSION file, pointed at a temporary one holding 2.0.0rc1."""
+    path = tmp_path / "VERSION"
+    path.write_text("2.0.0rc1\n", encoding="utf-8")
+    monkeypatch.setattr(hook_module, "VERSION_FILE", path)
+    return path
+
+
+@pytest.mark.usefixtures("shared_version_file")
 def test_update_fills_dependencies_and_extras(hook_module: ModuleType) -> None:
     config: dict[str, Any] = {
         "dependencies": ["pydantic>=2.6"],
@@ -60,12 +72,48 @@ def test_update_fills_dependencies_and_extras(hook_module: ModuleType) -> None:
     assert project["optional-dependencies"] == {"planner": ["penguiflow-planner==2.0.0rc1"]}
 
 
+@pytest.mark.usefixtures("shared_version_file")
 def test_update_leaves_unconfigured_fields_alone(hook_module: ModuleType) -> None:
     hook = hook_module.SiblingPinsHook("/nonexistent", {"dependencies": ["penguiflow-core"]})
-    project: dict[str, Any] = {"name": "penguiflow-planner", "version": "0.1.0"}
+    project: dict[str, Any] = {"name": "penguiflow-planner", "version": "2.0.0rc1"}
     hook.update(project)
     assert project == {
         "name": "penguiflow-planner",
-        "version": "0.1.0",
-        "dependencies": ["penguiflow-core==0.1.0"],
+        "version": "2.0.0rc1",
+        "dependencies": ["penguiflow-core==2.0.0rc1"],
     }
+
+
+def test_update_refuses_a_version_other_than_the_shared_one(
+    hook_module: ModuleType, shared_version_file: Path
+) -> None:
+    hook = hook_module.SiblingPinsHook("/nonexistent", {"dependencies": ["penguiflow-core"]})
+    project: dict[str, Any] = {"name": "penguiflow-tools", "version": "2.0.0"}
+    with pytest.raises(ValueError) as caught:
+        hook.update(project)
+    assert str(caught.value).startswith(
+        f"penguiflow-tools would be built as version 2.0.0, but the shared version file "
+        f"{shared_version_file} says 2.0.0rc1."
+    )
+    assert "make bump VERSION=X.Y.Z" in str(caught.value)
+    assert "dependencies" not in project
+
+
+def test_equal_versions_spelled_differently_are_the_same(
+    hook_module: ModuleType, tmp_path: Path
+) -> None:
+    version_file = tmp_path / "VERSION"
+    version_file.write_text("1.0\n", encoding="utf-8")
+    hook_module.check_version("penguiflow-core", "1.0.0", version_file)
+
+
+def test_a_missing_version_file_is_named(hook_module: ModuleType, tmp_path: Path) -> None:
+    missing = tmp_path / "VERSION"
+    with pytest.raises(ValueError, match=f"cannot read the shared version file {missing}"):
+        hook_module.check_version("penguiflow-core", "1.0.0", missing)
+
+
+def test_the_hook_knows_every_sibling(
+    hook_module: ModuleType, package_dirs: dict[str, Path]
+) -> None:
+    assert set(package_dirs) == hook_module.SIBLINGS

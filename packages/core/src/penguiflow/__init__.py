@@ -1,11 +1,16 @@
 """PenguiFlow: typed, async-first orchestration of agent and data pipelines."""
 
-# Other distributions (penguiflow-planner, penguiflow-tools) add subpackages
+# Other distributions (penguiflow-planner, -tools, -playground) add subpackages
 # to this import name; this must run before anything else imports them.
 from pkgutil import extend_path as _extend_path
 
 # In place, so that the import spec sees every portion too (tools such as grimp read it).
 __path__[:] = _extend_path(__path__, __name__)
+
+from penguiflow._coinstall import warn_if_coinstalled as _warn_if_coinstalled
+
+# The single-package `penguiflow` distribution overwrites these files; say so once.
+_warn_if_coinstalled(__path__)
 
 from importlib import import_module as _import_module
 from typing import TYPE_CHECKING as _TYPE_CHECKING

@@ -303,7 +303,7 @@ def build_catalog(
             annotation disagrees with the registry entry (both are named), or
             tools have neither an entry nor annotations (all of them are named).
 
-    Example:
+    Examples:
         >>> from pydantic import BaseModel
         >>> class Echo(BaseModel):
         ...     text: str
