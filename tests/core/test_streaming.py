@@ -314,6 +314,25 @@ async def test_streams_left_open_are_freed_when_their_trace_ends(stop_after, bou
     assert [(c.stream_id, c.seq) for c in chunks] == [(again.trace_id, 0), ("side-0", 0)]
 
 
+async def test_a_stream_fed_from_outside_keeps_counting_while_its_trace_is_idle(
+    stop_after, bounded
+):
+    async def sink(msg: Message, ctx: Context) -> Message:
+        return msg
+
+    flow = run_flow(create(node(sink, "s").to()), stop_after)
+    parent = Message(payload="p", headers=HEADERS)
+    seqs = []
+    for text in ("a", "b"):
+        await flow.emit_chunk(parent, text)
+        seqs.append((await bounded(flow.fetch(trace_id=parent.trace_id))).payload.seq)
+        await bounded(flow.wait_idle(parent.trace_id))  # idle between the two chunks
+    assert seqs == [0, 1]
+    await flow.emit_chunk(parent, "c", done=True)
+    assert (await bounded(flow.fetch(trace_id=parent.trace_id))).payload.seq == 2
+    assert len(flow._runtime.streams) == 0
+
+
 def test_forgetting_a_trace_touches_only_its_own_streams():
     """cancel's cleanup costs the trace's own streams, not every stream open in the flow."""
     sequencer = StreamSequencer()

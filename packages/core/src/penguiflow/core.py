@@ -419,7 +419,7 @@ class PenguiFlow:
         self._runtime.check_ingress(parent)
         floes = self._ingress(to)
         message = self._runtime.streams.build(
-            parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta
+            parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta, external=True
         )
         await self._runtime.fan_out(floes, message)
         chunk: StreamChunk = message.payload

@@ -105,8 +105,8 @@ class FlowRuntime:
         self.runtime_floe: Floe = Floe(RUNTIME, ROOKERY, queue_maxsize, self.rookery)
 
     def _trace_ended(self, trace_id: str) -> None:
-        # Streams the trace left open (no done=True) end with it.
-        self.streams.forget_trace(trace_id)
+        # Streams the trace's nodes left open (no done=True) end with it.
+        self.streams.forget_trace(trace_id, keep_external=True)
 
     def start_worker(self, worker: NodeRunner, loop: asyncio.AbstractEventLoop) -> None:
         """Start ``worker``'s task on ``loop`` (``flow.run``); ``stop`` cancels it."""

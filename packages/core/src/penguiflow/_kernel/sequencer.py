@@ -16,17 +16,21 @@ class StreamSequencer:
     A stream's counter starts at 0, follows an explicit ``seq`` when one is
     given, and is forgotten after a ``done=True`` chunk (so the id can be
     reused) or when the trace it belongs to ends (it went idle or was
-    cancelled), so streams that never said ``done`` do not accumulate. Each
-    trace indexes its own open streams, so forgetting a trace costs the
-    number of *its* streams, not the number open in the flow.
+    cancelled), so streams that never said ``done`` do not accumulate. A
+    stream opened from outside the flow (``flow.emit_chunk``, ``external``)
+    outlives its trace going idle between two chunks, since its producer is
+    not in the flow; it ends with ``done`` or a cancel. Each trace indexes its
+    own open streams, so forgetting a trace costs the number of *its*
+    streams, not the number open in the flow.
     """
 
-    __slots__ = ("_by_trace", "_next", "_owner")
+    __slots__ = ("_by_trace", "_external", "_next", "_owner")
 
     def __init__(self) -> None:
         self._next: dict[str, int] = {}
         self._owner: dict[str, str] = {}  # stream id -> trace that opened it
         self._by_trace: dict[str, set[str]] = {}  # trace -> its open stream ids
+        self._external: set[str] = set()  # streams opened from outside the flow
 
     def __len__(self) -> int:
         return len(self._next)
@@ -40,8 +44,11 @@ class StreamSequencer:
         seq: int | None,
         done: bool,
         meta: dict[str, Any] | None,
+        external: bool = False,
     ) -> Message:
         """Return the envelope of the next chunk of the stream.
+
+        ``external``: the chunk comes from outside the flow (see the class docstring).
 
         Raises:
             TypeError: ``parent`` is not a Message or a field has the wrong type.
@@ -75,6 +82,8 @@ class StreamSequencer:
             counters[key] = seq + 1
             if current is None:
                 self._open(key, parent.trace_id)
+                if external:
+                    self._external.add(key)
         chunk = _chunk(key, seq, text, bool(done), {} if meta is None else dict(meta))
         return rewrap(parent, chunk, copy_meta=True)
 
@@ -87,22 +96,35 @@ class StreamSequencer:
             streams.add(key)
 
     def _close(self, key: str) -> None:
+        if self._external:
+            self._external.discard(key)
         trace_id = self._owner.pop(key)
         streams = self._by_trace[trace_id]
         streams.discard(key)
         if not streams:
             del self._by_trace[trace_id]
 
-    def forget_trace(self, trace_id: str) -> None:
-        """Drop the counters of every open stream of ``trace_id`` (it ended or was cancelled)."""
+    def forget_trace(self, trace_id: str, *, keep_external: bool = False) -> None:
+        """Drop the counters of the open streams of ``trace_id`` (it ended or was cancelled).
+
+        ``keep_external`` keeps the streams opened from outside the flow (the
+        trace only went idle between two of their chunks).
+        """
         if not self._by_trace:
             return
         streams = self._by_trace.pop(trace_id, None)
         if streams is None:
             return
+        kept: set[str] = set()
         for key in streams:
+            if keep_external and key in self._external:
+                kept.add(key)
+                continue
             del self._owner[key]
             self._next.pop(key, None)
+            self._external.discard(key)
+        if kept:
+            self._by_trace[trace_id] = kept
 
 
 _CHUNK_FIELDS = {"stream_id", "seq", "text", "done", "meta"}

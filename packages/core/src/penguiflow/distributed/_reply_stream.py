@@ -112,9 +112,12 @@ class MarkingSequencer(StreamSequencer):
         seq: int | None,
         done: bool,
         meta: dict[str, Any] | None,
+        external: bool = False,
     ) -> Message:
         """Build the chunk's envelope (see `StreamSequencer.build`) and remember it."""
-        message = super().build(parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta)
+        message = super().build(
+            parent, text, stream_id=stream_id, seq=seq, done=done, meta=meta, external=external
+        )
         chunk: StreamChunk = message.payload
         self._built[id(chunk)] = (chunk, "auto" if seq is None else "explicit")
         return message
