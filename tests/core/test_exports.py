@@ -84,6 +84,10 @@ PINNED: dict[str, list[str]] = {
     ],
     "penguiflow.state": [
         "InMemoryStateStore",
+        "Record",
+        "RecordConflict",
+        "RecordPage",
+        "RecordStore",
         "RemoteBinding",
         "SUPPORTED_SCHEMES",
         "StateStore",

@@ -21,6 +21,7 @@ from penguiflow.state import InMemoryStateStore, StateStore
 from penguiflow.testkit import StateStoreConformance
 
 BACKENDS = ("memory", "sqlite", "postgres", "redis")
+_WITH_RECORDS = ("memory",)
 
 
 class DestroyableStore(StateStore, Protocol):
@@ -39,9 +40,10 @@ class Backend:
     name: str
     factory: Factory
     persistent: bool
+    records: bool = True
 
     def suite(self) -> StateStoreConformance:
-        return StateStoreConformance(self.factory, persistent=self.persistent)
+        return StateStoreConformance(self.factory, persistent=self.persistent, records=self.records)
 
 
 async def _open_memory() -> DestroyableStore:
@@ -90,7 +92,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         factory = _redis_factory(request.getfixturevalue("redis_url"), f"pf-test-{unique}")
     try:
-        yield Backend(name, factory, persistent=True)
+        yield Backend(name, factory, persistent=True, records=name in _WITH_RECORDS)
     finally:
         store = await factory()
         await store.destroy()

@@ -39,6 +39,7 @@ from penguiflow._drivers.conformance import ConformanceSuite
 from penguiflow._drivers.conformance import check as _check
 from penguiflow._drivers.conformance import same as _same
 from penguiflow.errors import PenguiFlowError
+from penguiflow.state._record_conformance import RecordCases
 from penguiflow.state.base import RemoteBinding, StateStore, StoredEvent
 
 __all__ = ["ConformanceReport", "ConformanceSkipped", "StateStoreConformance", "StoreFactory"]
@@ -68,7 +69,7 @@ def _uid(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:16]}"
 
 
-class StateStoreConformance(ConformanceSuite[StateStore, ConformanceReport]):
+class StateStoreConformance(RecordCases, ConformanceSuite[StateStore, ConformanceReport]):
     """The reusable StateStore conformance suite.
 
     Cases are listed by `cases`, run one at a time by `run` (which raises
@@ -81,6 +82,8 @@ class StateStoreConformance(ConformanceSuite[StateStore, ConformanceReport]):
         persistent: Whether what one store wrote is visible to the next store
             the factory opens. ``False`` (the in-memory store) skips the
             cases that reopen.
+        records: Whether the backend implements `RecordStore`; ``False``
+            skips the ``record_*`` cases.
         timeout_s: Upper bound for one case; a hanging backend fails the
             case instead of the whole test run.
 
@@ -95,15 +98,21 @@ class StateStoreConformance(ConformanceSuite[StateStore, ConformanceReport]):
     _skipped_type = ConformanceSkipped
 
     def __init__(
-        self, factory: StoreFactory, *, persistent: bool = True, timeout_s: float = 120.0
+        self,
+        factory: StoreFactory,
+        *,
+        persistent: bool = True,
+        records: bool = True,
+        timeout_s: float = 120.0,
     ) -> None:
         super().__init__(factory, timeout_s=timeout_s)
         self._persistent = persistent
+        self._records = records
 
     def _opt_out(self, case: str) -> str | None:
-        if case == "reopen_persistence" and not self._persistent:
+        if case in ("reopen_persistence", "record_reopen") and not self._persistent:
             return "the store keeps nothing once closed (persistent=False)"
-        return None
+        return self._record_opt_out(case)
 
     # -- idempotent writes ----------------------------------------------------
     async def case_idempotent_events(self) -> None:
