@@ -21,7 +21,7 @@ from penguiflow.state import InMemoryStateStore, StateStore
 from penguiflow.testkit import StateStoreConformance
 
 BACKENDS = ("memory", "sqlite", "postgres", "redis")
-_WITH_RECORDS = ("memory",)
+_WITH_RECORDS = ("memory", "sqlite")
 
 
 class DestroyableStore(StateStore, Protocol):
