@@ -21,7 +21,7 @@ from penguiflow.state import InMemoryStateStore, StateStore
 from penguiflow.testkit import StateStoreConformance
 
 BACKENDS = ("memory", "sqlite", "postgres", "redis")
-_WITH_RECORDS = ("memory", "sqlite")
+_WITH_RECORDS = ("memory", "sqlite", "postgres")
 
 
 class DestroyableStore(StateStore, Protocol):
