@@ -21,7 +21,6 @@ from penguiflow.state import InMemoryStateStore, StateStore
 from penguiflow.testkit import StateStoreConformance
 
 BACKENDS = ("memory", "sqlite", "postgres", "redis")
-_WITH_RECORDS = ("memory", "sqlite", "postgres")
 
 
 class DestroyableStore(StateStore, Protocol):
@@ -40,10 +39,9 @@ class Backend:
     name: str
     factory: Factory
     persistent: bool
-    records: bool = True
 
     def suite(self) -> StateStoreConformance:
-        return StateStoreConformance(self.factory, persistent=self.persistent, records=self.records)
+        return StateStoreConformance(self.factory, persistent=self.persistent)
 
 
 async def _open_memory() -> DestroyableStore:
@@ -92,7 +90,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         factory = _redis_factory(request.getfixturevalue("redis_url"), f"pf-test-{unique}")
     try:
-        yield Backend(name, factory, persistent=True, records=name in _WITH_RECORDS)
+        yield Backend(name, factory, persistent=True)
     finally:
         store = await factory()
         await store.destroy()

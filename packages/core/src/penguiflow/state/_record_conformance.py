@@ -76,15 +76,7 @@ class RecordCases:
     """Conformance cases for the records API (mixed into `StateStoreConformance`)."""
 
     _persistent: bool
-    _records: bool
     _factory: Callable[[], Awaitable[StateStore]]
-
-    def _record_opt_out(self, case: str) -> str | None:
-        if not case.startswith("record_"):
-            return None
-        if not self._records:
-            return "the backend implements no records (records=False)"
-        return None
 
     @asynccontextmanager
     async def _records_store(self) -> AsyncIterator[RecordStore]:

@@ -299,8 +299,8 @@ class RecordStore(Protocol):
 
 
 @runtime_checkable
-class StateStore(Protocol):
-    """Durable storage for trace history, remote bindings, planner and memory state.
+class StateStore(RecordStore, Protocol):
+    """Durable storage for trace history, remote bindings, planner and memory state, and records.
 
     All methods are coroutines. Writes are idempotent; `load_history` returns a
     trace's events in the order they were saved. Stores are async context

@@ -82,8 +82,6 @@ class StateStoreConformance(RecordCases, ConformanceSuite[StateStore, Conformanc
         persistent: Whether what one store wrote is visible to the next store
             the factory opens. ``False`` (the in-memory store) skips the
             cases that reopen.
-        records: Whether the backend implements `RecordStore`; ``False``
-            skips the ``record_*`` cases.
         timeout_s: Upper bound for one case; a hanging backend fails the
             case instead of the whole test run.
 
@@ -102,17 +100,15 @@ class StateStoreConformance(RecordCases, ConformanceSuite[StateStore, Conformanc
         factory: StoreFactory,
         *,
         persistent: bool = True,
-        records: bool = True,
         timeout_s: float = 120.0,
     ) -> None:
         super().__init__(factory, timeout_s=timeout_s)
         self._persistent = persistent
-        self._records = records
 
     def _opt_out(self, case: str) -> str | None:
         if case in ("reopen_persistence", "record_reopen") and not self._persistent:
             return "the store keeps nothing once closed (persistent=False)"
-        return self._record_opt_out(case)
+        return None
 
     # -- idempotent writes ----------------------------------------------------
     async def case_idempotent_events(self) -> None:
