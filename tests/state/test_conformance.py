@@ -38,6 +38,15 @@ def test_cases_cover_the_contract() -> None:
         "memory_state",
         "unknown_keys",
         "close_idempotent",
+        "record_round_trip",
+        "record_tenant_isolation",
+        "record_filters",
+        "record_ordering",
+        "record_paging_under_concurrent_writes",
+        "record_compare_and_set",
+        "record_take_exactly_once",
+        "record_expiry",
+        "record_reopen",
     ):
         assert required in cases
 

@@ -154,6 +154,17 @@ class RecordCases:
             page = await store.list_records(kind, tenant="acme", order_by="key")
             _same([r.key for r in page.records], ["only-acme", "same"], "acme's list")
             _same(await store.list_records(kind, tenant="initech"), page.__class__([]), "empty")
+            # Look-alike (kind, tenant) pairs: a store joining them into one key must not mix them.
+            pairs = [(f"{kind}:a", "b"), (kind, "a:b"), (f"{kind}:a:b", "t"), (kind, "a")]
+            for index, (pair_kind, pair_tenant) in enumerate(pairs):
+                await store.put_record(pair_kind, "k", {"i": index}, tenant=pair_tenant)
+            for index, (pair_kind, pair_tenant) in enumerate(pairs):
+                found = await store.get_record(pair_kind, "k", tenant=pair_tenant)
+                _same(
+                    found and found.value, {"i": index}, f"record of {pair_kind!r}/{pair_tenant!r}"
+                )
+                listed = await store.list_records(pair_kind, tenant=pair_tenant)
+                _same([r.value for r in listed.records], [{"i": index}], "look-alike listing")
             for tenant in (None, ""):
                 await _expect(
                     store.get_record(kind, "same", tenant=tenant),  # type: ignore[arg-type]
