@@ -402,3 +402,35 @@ async def test_a_layout_1_store_is_upgraded_in_place_once(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_resent_take_or_cas_gets_the_first_runs_answer(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py resends a script whose connection dropped; the resend carries the same request
+    # id. Pinning the id makes two calls look like one call and its resend.
+    import penguiflow.state._redis_records as records
+
+    class _FixedIds:
+        value = 7
+
+        @classmethod
+        def uuid4(cls) -> uuid.UUID:
+            return uuid.UUID(int=cls.value)
+
+    monkeypatch.setattr(records, "uuid", _FixedIds)
+    async with await open_store(redis_url, prefix=prefix) as store:
+        await store.put_record("k", "r", {"n": 1}, tenant="t")
+        first = await store.take_record("k", "r", tenant="t")
+        assert first is not None and first.value == {"n": 1}
+        assert await store.take_record("k", "r", tenant="t") == first  # replayed, not re-run
+        monkeypatch.setattr(records, "uuid", uuid)  # fresh ids again
+        assert await store.take_record("k", "r", tenant="t") is None
+        await store.put_record("k", "c", {}, tenant="t")
+        _FixedIds.value = 8  # another call: another id
+        monkeypatch.setattr(records, "uuid", _FixedIds)
+        assert await store.put_record("k", "c", {"v": 2}, tenant="t", expected_version=1) == 2
+        # The resend of that compare-and-set is answered 2 again, not refused as stale.
+        assert await store.put_record("k", "c", {"v": 2}, tenant="t", expected_version=1) == 2
+        record = await store.get_record("k", "c", tenant="t")
+        assert record is not None and record.version == 2

@@ -25,13 +25,17 @@ Design notes.
 * Listing walks the order's sorted set from the page token's position
   (ties in score are ordered by member, the key), checks each record's
   tags, and stops after ``limit + 1`` live matches.
-* Writes that are not idempotent are not retried by this module; redis-py's
-  reconnect retry only resends a command whose connection failed before
-  the command was sent.
+* redis-py resends a command whose connection dropped, even one the server
+  already ran. The scripts that must not run twice (a compare-and-set put
+  or delete, a take) get a fresh request id per call and keep their reply
+  under ``{base}:reply:{id}`` for five minutes: a resend gets the first
+  run's answer. A plain put is not guarded; run twice, it writes the same
+  value twice (one version more).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -65,18 +69,35 @@ local function unindex(base, key)
   redis.call('ZREM', base .. ':by_created', key)
   redis.call('ZREM', base .. ':by_key', key)
 end
+-- A script that is not idempotent keeps its reply for a few minutes under the caller's
+-- request id: redis-py resends a command whose connection dropped, and the resend must get
+-- the first run's answer instead of running again (a second take would find nothing).
+local function replayed(base, rid)
+  if rid == '' then return nil end
+  local prior = redis.call('GET', base .. ':reply:' .. rid)
+  if prior then return cjson.decode(prior) end
+  return nil
+end
+local function remember(base, rid, reply)
+  if rid ~= '' then
+    redis.call('SET', base .. ':reply:' .. rid, cjson.encode(reply), 'PX', 300000)
+  end
+  return reply
+end
 local function fields(doc)
   return redis.call('HMGET', doc, 'value', 'indexed', 'version', 'created_at', 'updated_at',
     'expires_at')
 end
 """
 
-# KEYS[1] base; ARGV key, value, indexed, tags, ttl ('' none), expected ('' none).
-# Returns {1, version} or {0, current version or ''}.
+# KEYS[1] base; ARGV key, value, indexed, tags, ttl ('' none), expected ('' none), request id
+# ('' none). Returns {1, version} or {0, current version or ''}.
 _PUT = (
     _NOW
     + """
-local base, key = KEYS[1], ARGV[1]
+local base, key, rid = KEYS[1], ARGV[1], ARGV[7]
+local prior = replayed(base, rid)
+if prior then return prior end
 local doc = base .. ':doc:' .. key
 local version, created = 0, nil
 if live(doc) then
@@ -84,8 +105,8 @@ if live(doc) then
   created = redis.call('HGET', doc, 'created_at')
 end
 if ARGV[6] ~= '' and tonumber(ARGV[6]) ~= version then
-  if version == 0 then return {0, ''} end
-  return {0, tostring(version)}
+  if version == 0 then return remember(base, rid, {0, ''}) end
+  return remember(base, rid, {0, tostring(version)})
 end
 local stamp = string.format('%.17g', now)
 created = created or stamp
@@ -100,7 +121,7 @@ end
 redis.call('ZADD', base .. ':by_updated', stamp, key)
 redis.call('ZADD', base .. ':by_created', created, key)
 redis.call('ZADD', base .. ':by_key', 0, key)
-return {1, tostring(version + 1)}
+return remember(base, rid, {1, tostring(version + 1)})
 """
 )
 
@@ -114,32 +135,39 @@ return fields(doc)
 """
 )
 
-# KEYS[1] base; ARGV key, expected ('' none). Returns {1} deleted, {0} absent, {-1, current}.
+# KEYS[1] base; ARGV key, expected ('' none), request id ('' none).
+# Returns {1} deleted, {0} absent, {-1, current}.
 _DELETE = (
     _NOW
     + """
-local base, key = KEYS[1], ARGV[1]
+local base, key, rid = KEYS[1], ARGV[1], ARGV[3]
+local prior = replayed(base, rid)
+if prior then return prior end
 local doc = base .. ':doc:' .. key
-if not live(doc) then return {0} end
+if not live(doc) then return remember(base, rid, {0}) end
 local version = redis.call('HGET', doc, 'version')
-if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(version) then return {-1, version} end
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= tonumber(version) then
+  return remember(base, rid, {-1, version})
+end
 redis.call('DEL', doc)
 unindex(base, key)
-return {1}
+return remember(base, rid, {1})
 """
 )
 
-# KEYS[1] base; ARGV key. Returns the record's fields (now deleted), or an empty array.
+# KEYS[1] base; ARGV key, request id. Returns the record's fields (now deleted), or {}.
 _TAKE = (
     _NOW
     + """
-local base, key = KEYS[1], ARGV[1]
+local base, key, rid = KEYS[1], ARGV[1], ARGV[2]
+local prior = replayed(base, rid)
+if prior then return prior end
 local doc = base .. ':doc:' .. key
 local found = {}
 if live(doc) then found = fields(doc) end
 redis.call('DEL', doc)
 unindex(base, key)
-return found
+return remember(base, rid, found)
 """
 )
 
@@ -277,6 +305,7 @@ class RedisRecords:
         tags = encode_document({n: tag(v, field=n) for n, v in fields.items()}, what="indexed")
         args = [key, text, fields_text, tags]
         args += ["" if ttl is None else repr(ttl), "" if expected is None else str(expected)]
+        args.append("" if expected is None else uuid.uuid4().hex)
         keys = [_base(self.prefix, kind, tenant)]
         script = self._record_scripts.put
         stored, version = await self._call(
@@ -306,6 +335,7 @@ class RedisRecords:
         expected = check_expected_version(expected_version)
         keys = [_base(self.prefix, kind, tenant)]
         args = [key, "" if expected is None else str(expected)]
+        args.append("" if expected is None else uuid.uuid4().hex)
         script = self._record_scripts.delete
         answer = await self._call(
             f"deleting record {kind!r}/{key!r}", lambda client: script(keys=keys, args=args)
@@ -320,8 +350,9 @@ class RedisRecords:
         check_record_id(kind, key, tenant)
         keys = [_base(self.prefix, kind, tenant)]
         script = self._record_scripts.take
+        args = [key, uuid.uuid4().hex]
         found = await self._call(
-            f"taking record {kind!r}/{key!r}", lambda client: script(keys=keys, args=[key])
+            f"taking record {kind!r}/{key!r}", lambda client: script(keys=keys, args=args)
         )
         return _record(kind, tenant, key, found) if found else None
 
