@@ -86,6 +86,7 @@ PINNED: dict[str, list[str]] = {
         "InMemoryStateStore",
         "Record",
         "RecordConflict",
+        "RecordOrder",
         "RecordPage",
         "RecordStore",
         "RemoteBinding",

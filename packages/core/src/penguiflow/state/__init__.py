@@ -10,6 +10,7 @@ opened.
 from penguiflow.state.base import (
     Record,
     RecordConflict,
+    RecordOrder,
     RecordPage,
     RecordStore,
     RemoteBinding,
@@ -25,6 +26,7 @@ __all__ = [
     "InMemoryStateStore",
     "Record",
     "RecordConflict",
+    "RecordOrder",
     "RecordPage",
     "RecordStore",
     "RemoteBinding",

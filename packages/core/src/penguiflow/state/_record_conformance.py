@@ -16,12 +16,13 @@ from typing import Any
 
 from penguiflow._drivers.conformance import check as _check
 from penguiflow._drivers.conformance import same as _same
-from penguiflow.state.base import Record, RecordConflict, RecordStore, StateStore
+from penguiflow.state.base import Record, RecordConflict, RecordOrder, RecordStore, StateStore
 
 __all__ = ["RecordCases"]
 
 _POLL_S = 0.02
 _NOT_SCALAR: Any = {"a": [1]}
+_NOT_AN_ORDER: Any = "size"
 _EXPIRY_WAIT_S = 15.0
 
 
@@ -30,7 +31,7 @@ def _kind() -> str:
 
 
 async def _all_pages(
-    store: RecordStore, kind: str, *, tenant: str, order_by: str, limit: int, **kw: Any
+    store: RecordStore, kind: str, *, tenant: str, order_by: RecordOrder, limit: int, **kw: Any
 ) -> list[Record]:
     found: list[Record] = []
     token: str | None = None
@@ -213,15 +214,15 @@ class RecordCases:
                 await store.put_record(kind, key, {"k": key, "again": True}, tenant="acme")
             records = [await store.get_record(kind, key, tenant="acme") for key in keys]
             live = [r for r in records if r is not None]
-            for order_by, sort_key in (
-                ("key", lambda r: r.key),
-                ("created_at", lambda r: (r.created_at, r.key)),
-                ("updated_at", lambda r: (r.updated_at, r.key)),
-            ):
+            orders: list[tuple[RecordOrder, RecordOrder, Callable[[Record], Any]]] = [
+                ("key", "-key", lambda r: r.key),
+                ("created_at", "-created_at", lambda r: (r.created_at, r.key)),
+                ("updated_at", "-updated_at", lambda r: (r.updated_at, r.key)),
+            ]
+            for ascending, descending, sort_key in orders:
                 expected = [r.key for r in sorted(live, key=sort_key)]
-                for descending in (False, True):
-                    name = f"-{order_by}" if descending else order_by
-                    want = expected[::-1] if descending else expected
+                for name in (ascending, descending):
+                    want = expected[::-1] if name == descending else expected
                     page = await store.list_records(kind, tenant="acme", order_by=name)
                     _same([r.key for r in page.records], want, f"order_by={name!r}")
                     paged = await _all_pages(store, kind, tenant="acme", order_by=name, limit=5)
@@ -234,7 +235,8 @@ class RecordCases:
             originals = {f"orig-{i:03d}" for i in range(60)}
             for key in sorted(originals):
                 await writer.put_record(kind, key, {}, tenant="acme", indexed={"g": "x"})
-            for order_by in ("key", "-key", "created_at", "-created_at"):
+            paging_orders: tuple[RecordOrder, ...] = ("key", "-key", "created_at", "-created_at")
+            for order_by in paging_orders:
                 inserted = 0
 
                 async def insert(order: str = order_by) -> None:
@@ -375,7 +377,7 @@ class RecordCases:
                     ValueError,
                 ),
                 (lambda: store.put_record(kind, "k", {}, tenant="t", ttl_s=0), ValueError),
-                (lambda: store.list_records(kind, tenant="t", order_by="size"), ValueError),
+                (lambda: store.list_records(kind, tenant="t", order_by=_NOT_AN_ORDER), ValueError),
                 (lambda: store.list_records(kind, tenant="t", limit=0), ValueError),
                 (lambda: store.list_records(kind, tenant="t", page_token="garbage!"), ValueError),
             ]

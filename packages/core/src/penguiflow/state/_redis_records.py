@@ -50,7 +50,7 @@ from penguiflow.state._records import (
     tag,
 )
 from penguiflow.state._records import page_token as next_page_token
-from penguiflow.state.base import IndexedValue, Record, RecordConflict, RecordPage
+from penguiflow.state.base import IndexedValue, Record, RecordConflict, RecordOrder, RecordPage
 
 __all__ = ["RecordScripts", "RedisRecords"]
 
@@ -362,7 +362,7 @@ class RedisRecords:
         *,
         tenant: str,
         where: Mapping[str, IndexedValue] | None = None,
-        order_by: str = "updated_at",
+        order_by: RecordOrder = "updated_at",
         limit: int = 100,
         page_token: str | None = None,
     ) -> RecordPage:

@@ -30,7 +30,7 @@ from penguiflow.state._records import (
     tag,
 )
 from penguiflow.state._records import page_token as next_page_token
-from penguiflow.state.base import IndexedValue, Record, RecordConflict, RecordPage
+from penguiflow.state.base import IndexedValue, Record, RecordConflict, RecordOrder, RecordPage
 
 __all__ = ["RECORDS_MIGRATION", "SQLiteRecords"]
 
@@ -182,7 +182,7 @@ class SQLiteRecords:
         *,
         tenant: str,
         where: Mapping[str, IndexedValue] | None = None,
-        order_by: str = "updated_at",
+        order_by: RecordOrder = "updated_at",
         limit: int = 100,
         page_token: str | None = None,
     ) -> RecordPage:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from penguiflow.errors import PenguiFlowError
 from penguiflow.events import FlowEvent
@@ -30,6 +30,7 @@ __all__ = [
     "IndexedValue",
     "Record",
     "RecordConflict",
+    "RecordOrder",
     "RecordPage",
     "RecordStore",
     "RemoteBinding",
@@ -72,6 +73,9 @@ class RecordConflict(StateStoreError):
 
 IndexedValue = str | int | float | bool | None
 """What an indexed field of a record may hold: one JSON scalar."""
+
+RecordOrder = Literal["updated_at", "-updated_at", "created_at", "-created_at", "key", "-key"]
+"""How `RecordStore.list_records` orders records (``-``: descending); ties go by key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +289,7 @@ class RecordStore(Protocol):
         *,
         tenant: str,
         where: Mapping[str, IndexedValue] | None = None,
-        order_by: str = "updated_at",
+        order_by: RecordOrder = "updated_at",
         limit: int = 100,
         page_token: str | None = None,
     ) -> RecordPage:

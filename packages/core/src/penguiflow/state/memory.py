@@ -42,6 +42,7 @@ from penguiflow.state.base import (
     IndexedValue,
     Record,
     RecordConflict,
+    RecordOrder,
     RecordPage,
     RemoteBinding,
     StateStoreError,
@@ -297,7 +298,7 @@ class InMemoryStateStore:
         *,
         tenant: str,
         where: Mapping[str, IndexedValue] | None = None,
-        order_by: str = "updated_at",
+        order_by: RecordOrder = "updated_at",
         limit: int = 100,
         page_token: str | None = None,
     ) -> RecordPage:
@@ -306,11 +307,12 @@ class InMemoryStateStore:
         self._check_open()
         now = time.time()
         bucket = self._records.get((kind, tenant), {})
+        for key in [k for k, entry in bucket.items() if is_expired(entry[0].expires_at, now)]:
+            del bucket[key]  # a listing frees what expired, so memory does not grow with it
         found = [
             entry
             for entry in bucket.values()
-            if not is_expired(entry[0].expires_at, now)
-            and query.matches(entry[0].indexed)
+            if query.matches(entry[0].indexed)
             and query.is_after(sort_value(entry[0], query.field), entry[0].key)
         ]
         found.sort(
