@@ -8,7 +8,9 @@ one row return it once; ``INSERT ... ON CONFLICT`` never fails on a
 concurrent insert. Times come from the server (``statement_timestamp()``),
 one clock for every client. The store's retry-once on a dropped connection
 is switched off for the writes that are not idempotent (a compare-and-set,
-a take), so a reply lost with its connection is never applied twice.
+a take), so a reply lost with its connection is never applied twice (the
+caller gets a `StateStoreError` instead). A plain put or delete is retried:
+run twice, a put writes the same value twice (one version more).
 Filters are ``tags @> $n::jsonb`` on a GIN-indexed column; keys use the
 ``"C"`` collation, so they order by code point like every other backend.
 """
