@@ -58,6 +58,7 @@ PROGRAMS: tuple[str, ...] = (
     "node_concurrency",
     "middleware_overhead",
     "state_store_writes",
+    "state_records",
     "distributed_throughput",
 )
 _START = "<!-- scorecard:start -->"

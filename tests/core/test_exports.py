@@ -84,6 +84,11 @@ PINNED: dict[str, list[str]] = {
     ],
     "penguiflow.state": [
         "InMemoryStateStore",
+        "Record",
+        "RecordConflict",
+        "RecordOrder",
+        "RecordPage",
+        "RecordStore",
         "RemoteBinding",
         "SUPPORTED_SCHEMES",
         "StateStore",

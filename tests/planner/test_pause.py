@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from penguiflow import ModelRegistry, build_catalog, tool
 from penguiflow.planner import PlannerEvent, PlannerFinish, PlannerPause, ReactPlanner, ResumeError
 from penguiflow.planner.testing import ScriptedLLM
 from penguiflow.state import open_store
+
+PAUSE_KIND, PAUSE_TENANT = "planner_pause", "penguiflow.planner"  # where pause records live
 
 
 class Refund(BaseModel):
@@ -104,6 +107,7 @@ async def test_another_planner_resumes_from_the_same_sqlite_store(tmp_path: Path
         assert result.metadata["steps"][0]["action"]["args"] == {"order": "A1", "amount": 9.5}
         assert result.payload == '{"observation": {"user_input": "no"}}'
         assert await store.load_planner_state(paused.resume_token) is None
+        assert await store.get_record(PAUSE_KIND, paused.resume_token, tenant=PAUSE_TENANT) is None
 
 
 async def test_an_unknown_token_is_refused() -> None:
@@ -124,3 +128,47 @@ async def test_a_token_resumed_by_another_planner_is_refused_by_the_first(tmp_pa
         assert (await second.resume(paused.resume_token, "yes")).reason == "answer_complete"
         with pytest.raises(ResumeError, match="already used"):
             await first.resume(paused.resume_token, "no")
+
+
+async def test_two_planners_resuming_one_token_at_once_exactly_one_wins(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'planner.db'}"
+    async with await open_store(url) as one, await open_store(url) as two:
+        first = ReactPlanner(
+            llm_client=ScriptedLLM(script()[:1]), catalog=catalog(), state_store=one
+        )
+        paused = await first.run("refund order A1")
+        assert isinstance(paused, PlannerPause)
+        racers = [
+            ReactPlanner(llm_client=ScriptedLLM(script()[1:]), catalog=catalog(), state_store=store)
+            for store in (one, two, one, two)
+        ]
+        outcomes = await asyncio.gather(
+            *(racer.resume(paused.resume_token, "yes") for racer in racers),
+            return_exceptions=True,
+        )
+    finished = [o for o in outcomes if isinstance(o, PlannerFinish)]
+    refused = [o for o in outcomes if isinstance(o, ResumeError)]
+    assert len(finished) == 1 and finished[0].reason == "answer_complete"
+    assert len(refused) == 3
+    assert all("unknown or already used resume token" in str(error) for error in refused)
+
+
+async def test_a_token_paused_by_an_older_release_still_resumes_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'planner.db'}"
+    async with await open_store(url) as store:
+        first = ReactPlanner(
+            llm_client=ScriptedLLM(script()[:1]), catalog=catalog(), state_store=store
+        )
+        paused = await first.run("refund order A1")
+        assert isinstance(paused, PlannerPause)
+        # Move the pause where releases before records kept it.
+        record = await store.take_record(PAUSE_KIND, paused.resume_token, tenant=PAUSE_TENANT)
+        assert record is not None
+        await store.save_planner_state(paused.resume_token, record.value)
+        second = ReactPlanner(
+            llm_client=ScriptedLLM(script()[1:]), catalog=catalog(), state_store=store
+        )
+        assert (await second.resume(paused.resume_token, "yes")).reason == "answer_complete"
+        assert await store.load_planner_state(paused.resume_token) is None
+        with pytest.raises(ResumeError, match="already used"):
+            await second.resume(paused.resume_token, "again")

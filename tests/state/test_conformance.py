@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from penguiflow.state import InMemoryStateStore, StateStore, StoredEvent
+from penguiflow.state import InMemoryStateStore, Record, StateStore, StoredEvent
 from penguiflow.state.conformance import ConformanceSkipped
 from penguiflow.testkit import StateStoreConformance
 
@@ -38,6 +38,15 @@ def test_cases_cover_the_contract() -> None:
         "memory_state",
         "unknown_keys",
         "close_idempotent",
+        "record_round_trip",
+        "record_tenant_isolation",
+        "record_filters",
+        "record_ordering",
+        "record_paging_under_concurrent_writes",
+        "record_compare_and_set",
+        "record_take_exactly_once",
+        "record_expiry",
+        "record_reopen",
     ):
         assert required in cases
 
@@ -48,10 +57,9 @@ async def _memory() -> StateStore:
 
 async def test_run_all_reports_passed_and_skipped_cases() -> None:
     report = await StateStoreConformance(_memory, persistent=False).run_all()
-    assert report.skipped == {
-        "reopen_persistence": "the store keeps nothing once closed (persistent=False)"
-    }
-    assert set(report.passed) == set(StateStoreConformance.cases()) - {"reopen_persistence"}
+    reason = "the store keeps nothing once closed (persistent=False)"
+    assert report.skipped == {"reopen_persistence": reason, "record_reopen": reason}
+    assert set(report.passed) == set(StateStoreConformance.cases()) - set(report.skipped)
 
 
 async def test_run_refuses_a_case_the_backend_opted_out_of() -> None:
@@ -117,6 +125,24 @@ class _AliasingStore(InMemoryStateStore):
         self._states.pop(token, None)
 
 
+class _PeekingTakeStore(InMemoryStateStore):
+    """Takes by reading first and deleting later, so concurrent takers all win."""
+
+    async def take_record(self, kind: str, key: str, *, tenant: str) -> Record | None:
+        record = await self.get_record(kind, key, tenant=tenant)
+        await asyncio.sleep(0)  # lets the other takers read before the delete
+        await self.delete_record(kind, key, tenant=tenant)
+        return record
+
+
+class _UnversionedStore(InMemoryStateStore):
+    """Ignores expected_version."""
+
+    async def put_record(self, *args: Any, **kwargs: Any) -> int:
+        kwargs.pop("expected_version", None)
+        return await super().put_record(*args, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("store_class", "persistent", "failing_case"),
     [
@@ -126,6 +152,8 @@ class _AliasingStore(InMemoryStateStore):
         (_LeakyTenantStore, False, "tenant_isolation"),
         (_ForgetfulStore, True, "reopen_persistence"),
         (_AliasingStore, False, "planner_state"),
+        (_PeekingTakeStore, False, "record_take_exactly_once"),
+        (_UnversionedStore, False, "record_compare_and_set"),
     ],
 )
 async def test_suite_fails_a_broken_store(

@@ -16,11 +16,21 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from penguiflow.state import StateStoreError, StoredEvent, open_store
+from penguiflow.state._postgres_schema import SCHEMA_VERSION
 from penguiflow.state.postgres import PostgresStateStore
 
 asyncpg = pytest.importorskip("asyncpg")
 
-TABLES = {"events", "remote_bindings", "planner_state", "memory_state", "schema_version"}
+TABLES = {
+    "events",
+    "remote_bindings",
+    "planner_state",
+    "memory_state",
+    "records",
+    "schema_version",
+}
+ALL_VERSIONS = list(range(1, SCHEMA_VERSION + 1))
+_LAST_APPLIED = 'SELECT max(applied_at) FROM "{schema}".schema_version'
 
 
 def _event(trace: str, n: int, **extra: Any) -> StoredEvent:
@@ -69,8 +79,8 @@ async def test_first_open_creates_the_schema_tables_and_version(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema
     )
     assert {row["table_name"] for row in rows} == TABLES
-    assert await _versions(admin, schema) == [1]
-    assert await store.schema_version() == 1
+    assert await _versions(admin, schema) == ALL_VERSIONS
+    assert await store.schema_version() == SCHEMA_VERSION
     assert store.schema == schema
 
 
@@ -81,13 +91,13 @@ async def test_reopen_finds_the_data_and_does_not_migrate_again(
     event = _event("t", 1, tenant="acme")
     await first.save_event(event)
     await first.close()
-    applied = await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version')
+    applied = await admin.fetchval(_LAST_APPLIED.format(schema=schema))
 
     second = await PostgresStateStore.open(postgres_url, schema=schema)
     try:
         assert await second.load_history("t") == [event]
-        assert await _versions(admin, schema) == [1]
-        assert await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version') == applied
+        assert await _versions(admin, schema) == ALL_VERSIONS
+        assert await admin.fetchval(_LAST_APPLIED.format(schema=schema)) == applied
     finally:
         await second.close()
 
@@ -99,7 +109,7 @@ async def test_concurrent_first_openers_do_not_race(
         *(PostgresStateStore.open(postgres_url, schema=schema, min_size=1) for _ in range(4))
     )
     try:
-        assert await _versions(admin, schema) == [1]
+        assert await _versions(admin, schema) == ALL_VERSIONS
         await asyncio.gather(*(s.save_event(_event("t", i)) for i, s in enumerate(stores)))
         assert len(await stores[0].load_history("t")) == 4
     finally:
@@ -185,29 +195,30 @@ async def test_create_false_reads_an_existing_store_without_touching_its_schema(
     async with await PostgresStateStore.open(postgres_url, schema=schema) as writer:
         await writer.save_event(event)
         await writer.save_planner_state("tok", {"step": 2})
-    applied = await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version')
+    applied = await admin.fetchval(_LAST_APPLIED.format(schema=schema))
 
     async with await open_store(postgres_url, schema=schema, create=False) as reader:
         assert isinstance(reader, PostgresStateStore)
         assert await reader.load_history("t", tenant="acme") == [event]
         assert await reader.load_planner_state("tok") == {"step": 2}
-        assert await reader.schema_version() == 1
-    assert await _versions(admin, schema) == [1]
-    assert await admin.fetchval(f'SELECT applied_at FROM "{schema}".schema_version') == applied
+        assert await reader.schema_version() == SCHEMA_VERSION
+    assert await _versions(admin, schema) == ALL_VERSIONS
+    assert await admin.fetchval(_LAST_APPLIED.format(schema=schema)) == applied
 
 
 async def test_create_false_does_not_migrate_an_older_schema(
     postgres_url: str, schema: str, admin: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await (await PostgresStateStore.open(postgres_url, schema=schema)).close()
-    # Pretend this release expects version 2: the stored schema is now one migration behind.
-    monkeypatch.setattr("penguiflow.state._postgres_schema.SCHEMA_VERSION", 2)
+    # Pretend this release expects one more version: the stored schema is one migration behind.
+    current = SCHEMA_VERSION
+    monkeypatch.setattr("penguiflow.state._postgres_schema.SCHEMA_VERSION", current + 1)
     with pytest.raises(
         StateStoreError,
-        match=r"at version 1, older than this penguiflow's 2, .*open it once with create=True",
+        match=rf"at version {current}, older than this penguiflow's {current + 1}, .*create=True",
     ):
         await PostgresStateStore.open(postgres_url, schema=schema, create=False)
-    assert await _versions(admin, schema) == [1]
+    assert await _versions(admin, schema) == ALL_VERSIONS
 
 
 async def test_create_false_refuses_a_newer_schema(

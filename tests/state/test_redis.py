@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from penguiflow.state import RemoteBinding, StateStoreError, StoredEvent, open_store
+from penguiflow.state.redis import LAYOUT_VERSION as LAYOUT
 
 aioredis = pytest.importorskip("redis.asyncio")
 RedisStateStore = pytest.importorskip("penguiflow.state.redis").RedisStateStore
@@ -78,7 +79,7 @@ async def test_every_key_lives_under_the_prefix_in_the_documented_layout(
         f"{prefix}:planner:tok",
         f"{prefix}:memory:mem",
     }
-    assert await admin.get(f"{prefix}:layout") == b"1"
+    assert await admin.get(f"{prefix}:layout") == str(LAYOUT).encode()
     assert store.prefix == prefix
 
 
@@ -165,7 +166,7 @@ async def test_create_false_reads_an_existing_store_and_writes_nothing(
         assert await reader.load_history("t", tenant="acme") == [event]
         assert await reader.load_memory_state("mem") == {"turns": [1]}
     assert await _keys(admin, prefix) == before
-    assert await admin.get(f"{prefix}:layout") == b"1"
+    assert await admin.get(f"{prefix}:layout") == str(LAYOUT).encode()
 
 
 async def test_a_store_that_lost_its_layout_marker_is_still_found(
@@ -183,7 +184,8 @@ async def test_a_store_that_lost_its_layout_marker_is_still_found(
     assert await admin.exists(f"{prefix}:layout") == 0  # reading wrote nothing
 
     await (await RedisStateStore.open(redis_url, prefix=prefix)).close()
-    assert await admin.get(f"{prefix}:layout") == b"1"  # create=True puts the marker back
+    # create=True puts the marker back
+    assert await admin.get(f"{prefix}:layout") == str(LAYOUT).encode()
 
 
 async def test_create_false_refuses_a_newer_layout(redis_url: str, prefix: str, admin: Any) -> None:
@@ -373,3 +375,62 @@ async def test_destroy_deletes_every_key_even_when_closed(
     await store.destroy()
     assert await _keys(admin, prefix) == set()
     assert "closed" in repr(store)
+
+
+async def test_a_layout_1_store_is_upgraded_in_place_once(
+    redis_url: str, prefix: str, admin: Any
+) -> None:
+    # Layout 1 (before records): the marker and an event, as that release wrote them.
+    await admin.set(f"{prefix}:layout", "1")
+    event = StoredEvent(trace_id="t1", ts=1.0, kind="old", event_id="e-old")
+    await admin.sadd(f"{prefix}:event_ids", "e-old")
+    await admin.rpush(
+        f"{prefix}:events:t1",
+        '{"event_id":"e-old","trace_id":"t1","ts":1.0,"kind":"old","node_name":null,'
+        '"node_id":null,"tenant":null,"payload":{}}',
+    )
+    await admin.set(f"{prefix}:planner:tok", '{"paused":true}')
+    stores = await asyncio.gather(*(open_store(redis_url, prefix=prefix) for _ in range(4)))
+    try:
+        assert await admin.get(f"{prefix}:layout") == str(LAYOUT).encode()
+        store = stores[0]
+        assert await store.load_history("t1") == [event]
+        assert await store.load_planner_state("tok") == {"paused": True}
+        await stores[1].put_record("k", "r", {"n": 1}, tenant="t")
+        record = await store.get_record("k", "r", tenant="t")
+        assert record is not None and record.value == {"n": 1}
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_resent_take_or_cas_gets_the_first_runs_answer(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py resends a script whose connection dropped; the resend carries the same request
+    # id. Pinning the id makes two calls look like one call and its resend.
+    import penguiflow.state._redis_records as records
+
+    class _FixedIds:
+        value = 7
+
+        @classmethod
+        def uuid4(cls) -> uuid.UUID:
+            return uuid.UUID(int=cls.value)
+
+    monkeypatch.setattr(records, "uuid", _FixedIds)
+    async with await open_store(redis_url, prefix=prefix) as store:
+        await store.put_record("k", "r", {"n": 1}, tenant="t")
+        first = await store.take_record("k", "r", tenant="t")
+        assert first is not None and first.value == {"n": 1}
+        assert await store.take_record("k", "r", tenant="t") == first  # replayed, not re-run
+        monkeypatch.setattr(records, "uuid", uuid)  # fresh ids again
+        assert await store.take_record("k", "r", tenant="t") is None
+        await store.put_record("k", "c", {}, tenant="t")
+        _FixedIds.value = 8  # another call: another id
+        monkeypatch.setattr(records, "uuid", _FixedIds)
+        assert await store.put_record("k", "c", {"v": 2}, tenant="t", expected_version=1) == 2
+        # The resend of that compare-and-set is answered 2 again, not refused as stale.
+        assert await store.put_record("k", "c", {"v": 2}, tenant="t", expected_version=1) == 2
+        record = await store.get_record("k", "c", tenant="t")
+        assert record is not None and record.version == 2

@@ -115,13 +115,16 @@ async def test_create_false_does_not_migrate_an_older_schema(
 ) -> None:
     path = tmp_path / "old.db"
     await (await SQLiteStateStore.open(f"sqlite:///{path}")).close()
-    # Pretend this release expects version 2: the file is now one migration behind.
-    monkeypatch.setattr("penguiflow.state.sqlite.SCHEMA_VERSION", 2)
+    # Pretend this release expects one more version: the file is now one migration behind.
+    current = SCHEMA_VERSION
+    monkeypatch.setattr("penguiflow.state.sqlite.SCHEMA_VERSION", current + 1)
     with pytest.raises(
-        StateStoreError, match=r"schema version 1, older than 2, .*open it once with create=True"
+        StateStoreError,
+        match=rf"version {current}, older than {current + 1}, .*open it once with create=True",
     ):
         await SQLiteStateStore.open(f"sqlite:///{path}", create=False)
-    assert _query(path, "SELECT version FROM penguiflow_schema_version") == [(1,)]
+    versions = _query(path, "SELECT version FROM penguiflow_schema_version ORDER BY version")
+    assert versions == [(v,) for v in range(1, current + 1)]
 
 
 async def test_a_file_that_is_not_a_database_gives_one_clear_error(tmp_path: Path) -> None:
@@ -146,7 +149,7 @@ async def test_schema_is_created_on_first_use_in_wal_mode(tmp_path: Path) -> Non
     await store.save_event(_event())
     await store.close()
     assert _query(path, "PRAGMA journal_mode") == [("wal",)]
-    assert _query(path, "SELECT version FROM penguiflow_schema_version") == [(SCHEMA_VERSION,)]
+    assert _query(path, "SELECT MAX(version) FROM penguiflow_schema_version") == [(SCHEMA_VERSION,)]
     tables = {row[0] for row in _query(path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"penguiflow_events", "penguiflow_remote_bindings", "penguiflow_planner_state"} <= tables
 
@@ -156,7 +159,8 @@ async def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
     for _ in range(3):
         store = await SQLiteStateStore.open(url)
         await store.close()
-    assert _query(tmp_path / "twice.db", "SELECT COUNT(*) FROM penguiflow_schema_version") == [(1,)]
+    count = _query(tmp_path / "twice.db", "SELECT COUNT(*) FROM penguiflow_schema_version")
+    assert count == [(SCHEMA_VERSION,)]
 
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -168,7 +172,9 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
             "INSERT INTO penguiflow_schema_version VALUES (?, 0)", (SCHEMA_VERSION + 1,)
         )
     connection.close()
-    with pytest.raises(StateStoreError, match=r"newer than 1 .*upgrade penguiflow-core"):
+    with pytest.raises(
+        StateStoreError, match=rf"newer than {SCHEMA_VERSION} .*upgrade penguiflow-core"
+    ):
         await SQLiteStateStore.open(f"sqlite:///{path}")
 
 

@@ -12,6 +12,7 @@ still catches a `CycleError`)::
     │   ├── TenantMismatch (PermissionError) a trace used by another tenant than its own
     │   ├── FloeClosed (RuntimeError)       the flow stopped under a put/take (penguiflow.floe)
     │   ├── StateStoreError (RuntimeError)  a state store failed (penguiflow.state)
+    │   │   └── RecordConflict              a record's compare-and-set found another version
     │   ├── BusError (RuntimeError)         a message bus failed (penguiflow.bus)
     │   ├── WireError (ValueError)          an item cannot cross processes (penguiflow.distributed)
     │   ├── FactoryError                    module:attr did not load a target (penguiflow.cli)

@@ -7,13 +7,28 @@ optional extras of penguiflow-core and are imported only when a backend is
 opened.
 """
 
-from penguiflow.state.base import RemoteBinding, StateStore, StateStoreError, StoredEvent
+from penguiflow.state.base import (
+    Record,
+    RecordConflict,
+    RecordOrder,
+    RecordPage,
+    RecordStore,
+    RemoteBinding,
+    StateStore,
+    StateStoreError,
+    StoredEvent,
+)
 from penguiflow.state.memory import InMemoryStateStore
 from penguiflow.state.opening import SUPPORTED_SCHEMES, open_store
 
 __all__ = [
     "SUPPORTED_SCHEMES",
     "InMemoryStateStore",
+    "Record",
+    "RecordConflict",
+    "RecordOrder",
+    "RecordPage",
+    "RecordStore",
     "RemoteBinding",
     "StateStore",
     "StateStoreError",

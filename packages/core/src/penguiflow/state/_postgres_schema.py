@@ -16,6 +16,7 @@ import hashlib
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from penguiflow.state._postgres_records import RECORDS_MIGRATION
 from penguiflow.state.base import StateStoreError
 
 __all__ = ["SCHEMA_VERSION", "TABLES", "SchemaConnection", "check_existing", "migrate"]
@@ -68,6 +69,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )""",
     ),
+    2: RECORDS_MIGRATION,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -79,6 +81,7 @@ TABLES: tuple[str, ...] = (
     "remote_bindings",
     "planner_state",
     "memory_state",
+    "records",
 )
 """The tables of a store at `SCHEMA_VERSION` (keep in step with the migrations)."""
 

@@ -7,7 +7,10 @@ Design notes. A store is a small async key/value-and-log service:
   write order, optionally filtered by tenant;
 * trace <-> remote task bindings (A2A);
 * opaque JSON documents for the planner's pause state and for short-term
-  memory, keyed by a string.
+  memory, keyed by a string;
+* records: tenant-scoped JSON documents by ``(kind, tenant, key)`` with a
+  version (compare-and-set), a few indexed scalar fields (equality filters),
+  listing with stable keyset page tokens, atomic take and optional expiry.
 
 Every backend implements exactly this protocol and passes the shared
 conformance suite (`penguiflow.testkit.StateStoreConformance`).
@@ -16,13 +19,25 @@ conformance suite (`penguiflow.testkit.StateStoreConformance`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from penguiflow.errors import PenguiFlowError
 from penguiflow.events import FlowEvent
 
-__all__ = ["RemoteBinding", "StateStore", "StateStoreError", "StoredEvent"]
+__all__ = [
+    "IndexedValue",
+    "Record",
+    "RecordConflict",
+    "RecordOrder",
+    "RecordPage",
+    "RecordStore",
+    "RemoteBinding",
+    "StateStore",
+    "StateStoreError",
+    "StoredEvent",
+]
 
 
 _MAX_TEXT = 16_384
@@ -31,6 +46,77 @@ _MAX_TEXT = 16_384
 
 class StateStoreError(PenguiFlowError, RuntimeError):
     """A store could not be opened, reached or read (the message says which and why)."""
+
+
+class RecordConflict(StateStoreError):
+    """A compare-and-set write or delete of a record found another version than expected.
+
+    Attributes:
+        kind: The record's kind.
+        key: The record's key.
+        expected: The version the caller expected (``0``: the record must not exist).
+        current: The version found (``None``: no live record).
+    """
+
+    def __init__(self, kind: str, key: str, *, expected: int, current: int | None) -> None:
+        found = "no record" if current is None else f"version {current}"
+        wanted = "no record (create only)" if expected == 0 else f"version {expected}"
+        super().__init__(
+            f"record {kind!r}/{key!r}: expected {wanted}, found {found}; "
+            "read it again and retry the write on the current version"
+        )
+        self.kind = kind
+        self.key = key
+        self.expected = expected
+        self.current = current
+
+
+IndexedValue = str | int | float | bool | None
+"""What an indexed field of a record may hold: one JSON scalar."""
+
+RecordOrder = Literal["updated_at", "-updated_at", "created_at", "-created_at", "key", "-key"]
+"""How `RecordStore.list_records` orders records (``-``: descending); ties go by key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored record: a JSON document under ``(kind, tenant, key)``.
+
+    Attributes:
+        kind: What sort of record (``"a2a_task"``, ``"oauth_token"``, ...).
+        tenant: The tenant owning it; records never cross tenants.
+        key: Its key, unique within ``(kind, tenant)``.
+        value: The JSON document.
+        indexed: Scalar fields ``list_records`` can filter on by equality.
+        version: 1 on creation, +1 on every write.
+        created_at: When the record was created, epoch seconds.
+        updated_at: When it was last written, epoch seconds.
+        expires_at: When it stops being visible (epoch seconds), or ``None``.
+    """
+
+    kind: str
+    tenant: str
+    key: str
+    value: dict[str, Any]
+    indexed: dict[str, IndexedValue]
+    version: int
+    created_at: float
+    updated_at: float
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    """One page of `RecordStore.list_records`.
+
+    Attributes:
+        records: The records of this page, in the requested order.
+        next_page_token: Pass it back as ``page_token`` for the next page;
+            ``None`` when this was the last page.
+    """
+
+    records: list[Record]
+    next_page_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +242,69 @@ class RemoteBinding:
 
 
 @runtime_checkable
-class StateStore(Protocol):
-    """Durable storage for trace history, remote bindings, planner and memory state.
+class RecordStore(Protocol):
+    """Tenant-scoped records: versioned JSON documents with filters, paging and expiry.
+
+    A record lives under ``(kind, tenant, key)``; ``tenant`` is mandatory and
+    non-empty on every call, and nothing ever crosses tenants. Expired records
+    (``ttl_s`` elapsed) are invisible to every method.
+    """
+
+    async def put_record(
+        self,
+        kind: str,
+        key: str,
+        value: dict[str, Any],
+        *,
+        tenant: str,
+        indexed: Mapping[str, IndexedValue] | None = None,
+        expected_version: int | None = None,
+        ttl_s: float | None = None,
+    ) -> int:
+        """Write a record and return its new version (1 for a new record).
+
+        ``expected_version`` makes the write a compare-and-set: ``0`` creates
+        only, ``n`` replaces version ``n`` only; otherwise `RecordConflict`.
+        ``ttl_s`` sets the expiry (``None``: never expires).
+        """
+        ...
+
+    async def get_record(self, kind: str, key: str, *, tenant: str) -> Record | None:
+        """Return the live record, or ``None``."""
+        ...
+
+    async def delete_record(
+        self, kind: str, key: str, *, tenant: str, expected_version: int | None = None
+    ) -> bool:
+        """Delete the record; ``False`` if there was none (`RecordConflict` on a stale version)."""
+        ...
+
+    async def take_record(self, kind: str, key: str, *, tenant: str) -> Record | None:
+        """Atomically read and delete the record: of concurrent takers exactly one gets it."""
+        ...
+
+    async def list_records(
+        self,
+        kind: str,
+        *,
+        tenant: str,
+        where: Mapping[str, IndexedValue] | None = None,
+        order_by: RecordOrder = "updated_at",
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> RecordPage:
+        """Return one page of ``tenant``'s live records of ``kind``.
+
+        ``where`` filters by equality (same type and value) on indexed fields;
+        ``order_by`` is ``updated_at``, ``created_at`` or ``key``, ``-``-prefixed
+        for descending; ``page_token`` continues a previous page of the same query.
+        """
+        ...
+
+
+@runtime_checkable
+class StateStore(RecordStore, Protocol):
+    """Durable storage for trace history, remote bindings, planner and memory state, and records.
 
     All methods are coroutines. Writes are idempotent; `load_history` returns a
     trace's events in the order they were saved. Stores are async context

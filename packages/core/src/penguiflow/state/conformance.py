@@ -39,6 +39,7 @@ from penguiflow._drivers.conformance import ConformanceSuite
 from penguiflow._drivers.conformance import check as _check
 from penguiflow._drivers.conformance import same as _same
 from penguiflow.errors import PenguiFlowError
+from penguiflow.state._record_conformance import RecordCases
 from penguiflow.state.base import RemoteBinding, StateStore, StoredEvent
 
 __all__ = ["ConformanceReport", "ConformanceSkipped", "StateStoreConformance", "StoreFactory"]
@@ -68,7 +69,7 @@ def _uid(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:16]}"
 
 
-class StateStoreConformance(ConformanceSuite[StateStore, ConformanceReport]):
+class StateStoreConformance(RecordCases, ConformanceSuite[StateStore, ConformanceReport]):
     """The reusable StateStore conformance suite.
 
     Cases are listed by `cases`, run one at a time by `run` (which raises
@@ -95,13 +96,17 @@ class StateStoreConformance(ConformanceSuite[StateStore, ConformanceReport]):
     _skipped_type = ConformanceSkipped
 
     def __init__(
-        self, factory: StoreFactory, *, persistent: bool = True, timeout_s: float = 120.0
+        self,
+        factory: StoreFactory,
+        *,
+        persistent: bool = True,
+        timeout_s: float = 120.0,
     ) -> None:
         super().__init__(factory, timeout_s=timeout_s)
         self._persistent = persistent
 
     def _opt_out(self, case: str) -> str | None:
-        if case == "reopen_persistence" and not self._persistent:
+        if case in ("reopen_persistence", "record_reopen") and not self._persistent:
             return "the store keeps nothing once closed (persistent=False)"
         return None
 

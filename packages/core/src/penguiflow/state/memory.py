@@ -13,6 +13,9 @@ never observe a half-done write.
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,7 +26,28 @@ from penguiflow.state._codec import (
     decode_document,
     encode_document,
 )
-from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
+from penguiflow.state._records import (
+    check_expected_version,
+    check_indexed,
+    check_record_id,
+    check_ttl,
+    encode_value,
+    expires_at,
+    is_expired,
+    list_query,
+    sort_value,
+)
+from penguiflow.state._records import page_token as _next_token
+from penguiflow.state.base import (
+    IndexedValue,
+    Record,
+    RecordConflict,
+    RecordOrder,
+    RecordPage,
+    RemoteBinding,
+    StateStoreError,
+    StoredEvent,
+)
 
 __all__ = ["InMemoryStateStore"]
 
@@ -49,6 +73,8 @@ class InMemoryStateStore:
         self._bindings: dict[str, dict[str, RemoteBinding]] = {}
         self._planner: dict[str, str] = {}
         self._memory: dict[str, str] = {}
+        # (kind, tenant) -> key -> (record with an empty value, its JSON text)
+        self._records: dict[tuple[str, str], dict[str, tuple[Record, str]]] = {}
         self._closed = False
 
     @classmethod
@@ -88,6 +114,7 @@ class InMemoryStateStore:
         self._bindings.clear()
         self._planner.clear()
         self._memory.clear()
+        self._records.clear()
 
     async def __aenter__(self) -> Self:
         return self
@@ -182,3 +209,121 @@ class InMemoryStateStore:
         self._check_open()
         text = self._memory.get(key)
         return None if text is None else decode_document(text)
+
+    # -- records --------------------------------------------------------------
+    def _live(self, kind: str, tenant: str, key: str, now: float) -> tuple[Record, str] | None:
+        bucket = self._records.get((kind, tenant))
+        entry = None if bucket is None else bucket.get(key)
+        if entry is None:
+            return None
+        if is_expired(entry[0].expires_at, now):
+            del self._records[(kind, tenant)][key]
+            return None
+        return entry
+
+    async def put_record(
+        self,
+        kind: str,
+        key: str,
+        value: dict[str, Any],
+        *,
+        tenant: str,
+        indexed: Mapping[str, IndexedValue] | None = None,
+        expected_version: int | None = None,
+        ttl_s: float | None = None,
+    ) -> int:
+        """Write a record and return its new version (see `RecordStore.put_record`)."""
+        check_record_id(kind, key, tenant)
+        fields = check_indexed(indexed)
+        expected = check_expected_version(expected_version)
+        ttl = check_ttl(ttl_s)
+        text = encode_value(kind, key, value)
+        self._check_open()
+        now = time.time()
+        current = self._live(kind, tenant, key, now)
+        version = 0 if current is None else current[0].version
+        if expected is not None and expected != version:
+            raise RecordConflict(
+                kind, key, expected=expected, current=None if current is None else version
+            )
+        record = Record(
+            kind=kind,
+            tenant=tenant,
+            key=key,
+            value={},
+            indexed=fields,
+            version=version + 1,
+            created_at=now if current is None else current[0].created_at,
+            updated_at=now,
+            expires_at=expires_at(now, ttl),
+        )
+        self._records.setdefault((kind, tenant), {})[key] = (record, text)
+        return record.version
+
+    async def get_record(self, kind: str, key: str, *, tenant: str) -> Record | None:
+        """Return the live record, or ``None``."""
+        check_record_id(kind, key, tenant)
+        self._check_open()
+        entry = self._live(kind, tenant, key, time.time())
+        return None if entry is None else _with_value(entry)
+
+    async def delete_record(
+        self, kind: str, key: str, *, tenant: str, expected_version: int | None = None
+    ) -> bool:
+        """Delete the record; ``False`` if there was none (see `RecordStore.delete_record`)."""
+        check_record_id(kind, key, tenant)
+        expected = check_expected_version(expected_version)
+        self._check_open()
+        entry = self._live(kind, tenant, key, time.time())
+        if entry is None:
+            return False
+        if expected is not None and expected != entry[0].version:
+            raise RecordConflict(kind, key, expected=expected, current=entry[0].version)
+        del self._records[(kind, tenant)][key]
+        return True
+
+    async def take_record(self, kind: str, key: str, *, tenant: str) -> Record | None:
+        """Read and delete the record in one step (no await in between)."""
+        check_record_id(kind, key, tenant)
+        self._check_open()
+        entry = self._live(kind, tenant, key, time.time())
+        if entry is None:
+            return None
+        del self._records[(kind, tenant)][key]
+        return _with_value(entry)
+
+    async def list_records(
+        self,
+        kind: str,
+        *,
+        tenant: str,
+        where: Mapping[str, IndexedValue] | None = None,
+        order_by: RecordOrder = "updated_at",
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> RecordPage:
+        """Return one page of live records (see `RecordStore.list_records`)."""
+        query = list_query(kind, tenant, where, order_by, limit, page_token)
+        self._check_open()
+        now = time.time()
+        bucket = self._records.get((kind, tenant), {})
+        for key in [k for k, entry in bucket.items() if is_expired(entry[0].expires_at, now)]:
+            del bucket[key]  # a listing frees what expired, so memory does not grow with it
+        found = [
+            entry
+            for entry in bucket.values()
+            if query.matches(entry[0].indexed)
+            and query.is_after(sort_value(entry[0], query.field), entry[0].key)
+        ]
+        found.sort(
+            key=lambda entry: (sort_value(entry[0], query.field), entry[0].key),
+            reverse=query.descending,
+        )
+        page = [_with_value(entry) for entry in found[: query.limit]]
+        more = len(found) > query.limit
+        return RecordPage(page, _next_token(query, page[-1]) if more else None)
+
+
+def _with_value(entry: tuple[Record, str]) -> Record:
+    record, text = entry
+    return dataclasses.replace(record, value=decode_document(text), indexed=dict(record.indexed))

@@ -46,6 +46,7 @@ from penguiflow.state._codec import (
     decode_document,
     encode_document,
 )
+from penguiflow.state._postgres_records import PostgresRecords
 from penguiflow.state._postgres_schema import check_existing, migrate
 from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
 
@@ -133,7 +134,7 @@ def _validate_schema(schema: str) -> str:
     return schema
 
 
-class PostgresStateStore:
+class PostgresStateStore(PostgresRecords):
     """A `StateStore` on PostgreSQL through an asyncpg connection pool.
 
     Open it with `PostgresStateStore.open` (or `penguiflow.state.open_store`
@@ -473,8 +474,19 @@ class PostgresStateStore:
         )
         return None if text is None else decode_document(text)
 
-    async def _run(self, action: str, operation: Callable[[_Connection], Awaitable[_T]]) -> _T:
-        """Run ``operation`` on a pooled connection, retrying once if the connection dropped."""
+    async def _run(
+        self,
+        action: str,
+        operation: Callable[[_Connection], Awaitable[_T]],
+        *,
+        retry: bool = True,
+    ) -> _T:
+        """Run ``operation`` on a pooled connection, retrying once if the connection dropped.
+
+        ``retry=False`` for an operation that is not idempotent (a record's
+        compare-and-set or take): its connection may have died after the
+        server applied it, so it is not run again.
+        """
         if self._pool is None:
             raise StateStoreError(f"{action}: the PostgreSQL store at {self._where} is closed")
         pool = self._pool
@@ -491,7 +503,7 @@ class PostgresStateStore:
             except StateStoreError:
                 raise
             except Exception as exc:
-                if attempt == 1 and self._is_lost(exc):
+                if retry and attempt == 1 and self._is_lost(exc):
                     # The other pooled connections probably died with this one: replace them all.
                     await pool.expire_connections()
                     continue

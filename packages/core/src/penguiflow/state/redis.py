@@ -14,13 +14,16 @@ Design notes.
   ``{prefix}:bindings:{trace_id}``          list of JSON bindings, in save order
   ``{prefix}:planner:{token}``              planner pause state (JSON string)
   ``{prefix}:memory:{key}``                 memory state (JSON string)
+  ``{prefix}:records:...``                  records (see `penguiflow.state._redis_records`)
   ========================================  ==========================================
 
   The prefix may not contain ``:`` (nor glob characters), so one prefix's
   pattern never matches another prefix's keys.
-* ``{prefix}:layout`` is the marker of a store: every opening with
-  ``create=True`` writes it (``SET NX``, so idempotently) and refuses a
-  newer one. Opening with ``create=False`` writes nothing and accepts a prefix
+* ``{prefix}:layout`` is the marker of a store and its layout version: every
+  opening with ``create=True`` writes it when missing, raises an older one to
+  this release's layout (every layout change so far is additive, so raising
+  the marker is the whole migration; one script, so two openers at once
+  agree) and refuses a newer one. Opening with ``create=False`` writes nothing and accepts a prefix
   with the marker, or, should the marker have been lost (deleted, evicted by
   an ``allkeys-*`` policy), one that still has ``event_ids`` (any stored
   event). Probing fixed keys keeps that check O(1); a ``SCAN`` for
@@ -57,6 +60,7 @@ from penguiflow.state._codec import (
     decode_document,
     encode_document,
 )
+from penguiflow.state._redis_records import RecordScripts, RedisRecords
 from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
 
 try:
@@ -68,10 +72,22 @@ except ImportError as _missing:  # pragma: no cover - exercised only without the
         f'RedisStateStore needs the redis driver ({_missing}): pip install "penguiflow-core[redis]"'
     ) from _missing
 
-__all__ = ["RedisStateStore"]
+__all__ = ["LAYOUT_VERSION", "RedisStateStore"]
 
 _T = TypeVar("_T")
-_LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
+"""Key layout this release writes. 2 added records (``{prefix}:records:*``); the change is
+additive, so a layout-1 store is upgraded in place by raising its marker."""
+
+# KEYS[1]: layout marker; ARGV[1]: this release's layout. Sets the marker if it is missing or
+# older (never lowers one a newer release wrote) and returns what the marker held before.
+_RAISE_LAYOUT = """
+local found = redis.call('GET', KEYS[1])
+if not found or (tonumber(found) and tonumber(found) < tonumber(ARGV[1])) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return found
+"""
 
 # KEYS[1]: id set, KEYS[2]: record list; ARGV[1]: id, ARGV[2]: record. 1 = stored, 0 = duplicate.
 _APPEND_ONCE = """
@@ -106,7 +122,7 @@ def _event_record(event: StoredEvent, payload_text: str) -> str:
     return json.dumps(head, separators=(",", ":"))[:-1] + ',"payload":' + payload_text + "}"
 
 
-class RedisStateStore:
+class RedisStateStore(RedisRecords):
     """A `StateStore` on Redis through redis-py's asyncio client.
 
     Open it with `RedisStateStore.open` (or `penguiflow.state.open_store` with
@@ -136,6 +152,8 @@ class RedisStateStore:
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._append_once = client.register_script(_APPEND_ONCE)
+        self._record_scripts = RecordScripts(client.register_script)
+        self._raise_layout = client.register_script(_RAISE_LAYOUT)
 
     @classmethod
     async def open(
@@ -386,10 +404,10 @@ class RedisStateStore:
             ) from exc
 
     async def _check_layout(self, client: aioredis.Redis) -> None:
-        """Write the layout marker unless present, then refuse a layout we cannot read."""
+        """Write or raise the layout marker, then refuse a layout we cannot read."""
         key = self._key("layout")
-        await client.set(key, str(_LAYOUT_VERSION), nx=True)
-        self._check_version(await client.get(key))
+        before = await self._raise_layout(keys=[key], args=[str(LAYOUT_VERSION)])
+        self._check_version(str(LAYOUT_VERSION) if before is None else before)
 
     async def _check_existing(self, client: aioredis.Redis) -> None:
         """Check, writing nothing, that the prefix holds a store we can read (``create=False``)."""
@@ -407,10 +425,10 @@ class RedisStateStore:
         )
 
     def _check_version(self, found: bytes | str | None) -> None:
-        if found is None or not found.isdigit() or int(found) > _LAYOUT_VERSION:
+        if found is None or not found.isdigit() or int(found) > LAYOUT_VERSION:
             raise StateStoreError(
                 f"Redis keys under {self._prefix!r} at {self._where} use layout {found!r}, "
-                f"not one this penguiflow understands (<= {_LAYOUT_VERSION}); "
+                f"not one this penguiflow understands (<= {LAYOUT_VERSION}); "
                 "upgrade penguiflow-core or pick another prefix"
             )
 

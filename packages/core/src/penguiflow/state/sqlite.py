@@ -46,6 +46,7 @@ from penguiflow.state._codec import (
     decode_document,
     encode_document,
 )
+from penguiflow.state._sqlite_records import RECORDS_MIGRATION, SQLiteRecords
 from penguiflow.state.base import RemoteBinding, StateStoreError, StoredEvent
 
 try:
@@ -102,6 +103,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    RECORDS_MIGRATION,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -113,6 +115,7 @@ _TABLES = (
     "penguiflow_remote_bindings",
     "penguiflow_planner_state",
     "penguiflow_memory_state",
+    "penguiflow_records",
 )
 """The tables of a store at `SCHEMA_VERSION` (keep in step with the migrations)."""
 
@@ -160,8 +163,10 @@ def _prepare_file(path: str, *, create: bool) -> None:
         ) from None
 
 
-class SQLiteStateStore:
+class SQLiteStateStore(SQLiteRecords):
     """A `StateStore` in one SQLite file (``sqlite:///path.db``); the embedded default.
+
+    Also a `RecordStore` (records live in ``penguiflow_records``).
 
     Survives restarts of the process, is safe for any number of concurrent
     tasks of one process, and tolerates other processes on the same file

@@ -1,11 +1,20 @@
 """Paused runs: the state a run needs to continue, saved under a resume token.
 
 Without a state store, paused runs live in the planner object. With one
-(`penguiflow.state.StateStore`, SQLite by default), the state is saved with
-``save_planner_state``, so a *different* planner — in another process,
-built with the same catalog — can resume it. The ``tool_context`` holds
-Python objects and is never saved: a resume in another process passes its
-own.
+(`penguiflow.state.StateStore`, SQLite by default), the state is saved as a
+record (kind ``planner_pause``, key the token), so a *different* planner — in
+another process, built with the same catalog — can resume it. The
+``tool_context`` holds Python objects and is never saved: a resume in another
+process passes its own.
+
+Resuming *takes* the record (`take_record`: read and delete in one atomic
+step), so of two resumes of one token racing in different processes exactly
+one gets the run and the other a `ResumeError`. Tokens are unguessable
+(144 random bits) and resumes name no tenant, so pause records all live
+under one internal tenant. A store that implements no records (a
+look-alike offering only ``save_planner_state`` / ``load_planner_state`` /
+``delete_planner_state``) still works, without that guarantee; so does a
+token paused by an older release into ``save_planner_state``.
 """
 
 from __future__ import annotations
@@ -19,10 +28,13 @@ from penguiflow.planner.cost import CostTracker
 from penguiflow.planner.errors import PlannerError
 from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.trajectory import Step, Trajectory
+from penguiflow.state import RecordStore
 
 __all__ = ["PauseBook", "ResumeError", "RunState"]
 
 _FORMAT = 1
+_PAUSE_KIND = "planner_pause"
+_PAUSE_TENANT = "penguiflow.planner"
 
 
 class ResumeError(PlannerError, LookupError):
@@ -130,7 +142,16 @@ class PauseBook:
         self._local[token] = state
         if self._store is not None:
             try:
-                await self._store.save_planner_state(token, state.to_dict())
+                if isinstance(self._store, RecordStore):
+                    await self._store.put_record(
+                        _PAUSE_KIND,
+                        token,
+                        state.to_dict(),
+                        tenant=_PAUSE_TENANT,
+                        expected_version=0,
+                    )
+                else:
+                    await self._store.save_planner_state(token, state.to_dict())
             except BaseException:
                 # Failed or cancelled (the run's deadline): the run does not end paused,
                 # so its token must not resume it.
@@ -146,7 +167,7 @@ class PauseBook:
         """
         state = self._local.get(token) if type(token) is str else None
         if self._store is not None and type(token) is str and token:
-            data = await self._store.load_planner_state(token)
+            data = await self._load(token)
             if data is None:
                 raise ResumeError(f"unknown or already used resume token {token[:8]}...")
             return state if state is not None else RunState.from_dict(data, {})
@@ -157,10 +178,9 @@ class PauseBook:
     async def take(self, token: str, tool_context: dict[str, Any] | None) -> RunState:
         """Return the run saved under ``token`` and forget it (a token resumes once).
 
-        With a state store, the store's copy is authoritative: a token another
-        planner already resumed is refused here too. (Two resumes racing in
-        different processes can both load the state before either deletes it;
-        resume a token from one place.)
+        With a state store, the store's copy is authoritative and is taken
+        atomically: a token another planner already resumed, or is resuming
+        at this very moment, is refused here.
 
         Raises:
             ResumeError: Unknown or already used token.
@@ -170,10 +190,9 @@ class PauseBook:
         local = self._local.pop(token, None)
         if self._store is not None:
             # The store decides: another planner may have resumed the token already.
-            data = await self._store.load_planner_state(token)
+            data = await self._take(token)
             if data is None:
                 raise ResumeError(f"unknown or already used resume token {token[:8]}...")
-            await self._store.delete_planner_state(token)
             state = local if local is not None else RunState.from_dict(data, {})
         elif local is not None:
             state = local
@@ -186,3 +205,26 @@ class PauseBook:
             state.tool_context = tool_context
         state.active_since = time.monotonic()
         return state
+
+    async def _load(self, token: str) -> dict[str, Any] | None:
+        """The saved state under ``token``, left in place (``None``: unknown or used)."""
+        store: Any = self._store
+        if isinstance(store, RecordStore):
+            record = await store.get_record(_PAUSE_KIND, token, tenant=_PAUSE_TENANT)
+            if record is not None:
+                return record.value
+        data: dict[str, Any] | None = await store.load_planner_state(token)
+        return data
+
+    async def _take(self, token: str) -> dict[str, Any] | None:
+        """Read and forget the saved state under ``token`` (``None``: unknown or used)."""
+        store: Any = self._store
+        if isinstance(store, RecordStore):
+            record = await store.take_record(_PAUSE_KIND, token, tenant=_PAUSE_TENANT)
+            if record is not None:
+                return record.value
+        # A store without records, or a token an older release saved the old way.
+        data: dict[str, Any] | None = await store.load_planner_state(token)
+        if data is not None:
+            await store.delete_planner_state(token)
+        return data
