@@ -41,6 +41,7 @@ from pydantic import BaseModel
 
 from penguiflow import ModelRegistry, ReactPlanner, build_catalog, tool
 from penguiflow.planner import PlannerFinish, PlannerPause, PlanningHints, ResumeError
+from penguiflow.planner.pause import saved_pause
 from penguiflow.planner.testing import ScriptedLLM
 from penguiflow.state import open_store
 
@@ -278,7 +279,7 @@ async def main() -> PauseResumeRun:
         show_pause(paused)
         assert isinstance(paused, PlannerPause)
         async with await open_store(_url(db_path), create=False) as store:
-            saved = await store.load_planner_state(paused.resume_token)
+            saved = await saved_pause(store, paused.resume_token)
         print(f"saved in refunds.db: {len(saved['trajectory']['steps']) if saved else 0} step(s)")
 
         print(f"--- a second planner resumes with {json.dumps(APPROVAL)}")

@@ -30,7 +30,7 @@ from penguiflow.planner.events import EventCallback, PlannerEvent, emit
 from penguiflow.planner.trajectory import Step, Trajectory
 from penguiflow.state import RecordStore
 
-__all__ = ["PauseBook", "ResumeError", "RunState"]
+__all__ = ["PauseBook", "ResumeError", "RunState", "saved_pause"]
 
 _FORMAT = 1
 _PAUSE_KIND = "planner_pause"
@@ -208,13 +208,7 @@ class PauseBook:
 
     async def _load(self, token: str) -> dict[str, Any] | None:
         """The saved state under ``token``, left in place (``None``: unknown or used)."""
-        store: Any = self._store
-        if isinstance(store, RecordStore):
-            record = await store.get_record(_PAUSE_KIND, token, tenant=_PAUSE_TENANT)
-            if record is not None:
-                return record.value
-        data: dict[str, Any] | None = await store.load_planner_state(token)
-        return data
+        return await saved_pause(self._store, token)
 
     async def _take(self, token: str) -> dict[str, Any] | None:
         """Read and forget the saved state under ``token`` (``None``: unknown or used)."""
@@ -228,3 +222,19 @@ class PauseBook:
         if data is not None:
             await store.delete_planner_state(token)
         return data
+
+
+async def saved_pause(store: Any, token: str) -> dict[str, Any] | None:
+    """Read what a paused run saved in ``store`` under ``token``, without resuming it.
+
+    For inspection (an admin page, a test): the JSON state a planner with this
+    ``state_store`` would resume from, or ``None`` if the token is unknown or
+    already used.
+    """
+    if isinstance(store, RecordStore):
+        record = await store.get_record(_PAUSE_KIND, token, tenant=_PAUSE_TENANT)
+        if record is not None:
+            value: dict[str, Any] = record.value
+            return value
+    data: dict[str, Any] | None = await store.load_planner_state(token)
+    return data
