@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,46 @@ async def test_a_token_paused_by_an_older_release_still_resumes_once(tmp_path: P
         assert await store.load_planner_state(paused.resume_token) is None
         with pytest.raises(ResumeError, match="already used"):
             await second.resume(paused.resume_token, "again")
+
+
+async def test_two_processes_resuming_one_token_at_once_exactly_one_wins(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'planner.db'}"
+    async with await open_store(url) as store:
+        first = ReactPlanner(
+            llm_client=ScriptedLLM(script()[:1]), catalog=catalog(), state_store=store
+        )
+        paused = await first.run("refund order A1")
+        assert isinstance(paused, PlannerPause)
+    child = Path(__file__).with_name("resume_child.py")
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(child),
+            url,
+            paused.resume_token,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for process in processes:  # both are ready before either resumes
+            assert process.stdout is not None
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert line.strip() == b"ready", line
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            await process.stdin.drain()
+        outputs = [
+            (await asyncio.wait_for(process.communicate(), 60))[0].decode().strip()
+            for process in processes
+        ]
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert sorted(o.split(":")[0] for o in outputs) == ["finished", "refused"], outputs
+    assert "unknown or already used resume token" in next(o for o in outputs if o != "finished")
