@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from penguiflow import Headers, Message, ModelRegistry, Node, NodePolicy, create
+from penguiflow._kernel.envelope import rewrap
 
 NONE = NodePolicy(validate="none")
 
@@ -59,3 +60,12 @@ async def test_typed_nodes_keep_the_envelope_and_its_meta(stop_after, bounded):
     assert out.payload == Out(doubled=42) and out.doubled == 42
     assert (out.trace_id, out.headers) == (sent.trace_id, sent.headers)
     assert out.meta == {"k": "v", "doubled_by": "double"}
+
+
+def test_an_envelope_copy_does_not_mark_fields_set_on_the_original() -> None:
+    original = Message(payload=1, headers=Headers(tenant="t"))
+    before = set(original.model_fields_set)
+    copy = rewrap(original, 2, copy_meta=True)
+    copy.deadline_s = 5.0
+    assert original.model_fields_set == before
+    assert original.deadline_s is None and copy.payload == 2

@@ -33,6 +33,14 @@ def build_model(cls: type[Any], fields: dict[str, Any], fields_set: set[str]) ->
     return model
 
 
+_ALL_FIELDS: dict[type[Any], set[str]] = {}
+
+
+def _all_fields(cls: type[Any]) -> set[str]:
+    names = _ALL_FIELDS[cls] = set(cls.model_fields)
+    return names
+
+
 def rewrap(
     envelope: Message,
     payload: Any,
@@ -60,8 +68,9 @@ def rewrap(
     elif copy_meta:
         fields["meta"] = dict(fields["meta"])
     _set_dict(new, fields)
-    # Its own set: assigning a field of the copy must not mark it set on the original.
-    _set_fields_set(new, envelope.__pydantic_fields_set__.copy())
+    # Every field of the copy holds a value taken from the original, so all count as
+    # set; the shared set already names them all, so no assignment can change it.
+    _set_fields_set(new, _ALL_FIELDS.get(type(envelope)) or _all_fields(type(envelope)))
     _set_extra(new, envelope.__pydantic_extra__)
     _set_private(new, envelope.__pydantic_private__)
     return new
