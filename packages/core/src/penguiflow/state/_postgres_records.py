@@ -22,13 +22,10 @@ from typing import Any, Protocol, TypeVar
 
 from penguiflow.state._codec import decode_document, encode_document
 from penguiflow.state._records import (
+    PutRequest,
     check_expected_version,
-    check_indexed,
     check_record_id,
-    check_ttl,
-    encode_value,
     list_query,
-    tag,
 )
 from penguiflow.state._records import page_token as next_page_token
 from penguiflow.state.base import IndexedValue, Record, RecordConflict, RecordOrder, RecordPage
@@ -94,13 +91,17 @@ class PostgresRecords:
         ttl_s: float | None = None,
     ) -> int:
         """Write a record and return its new version (see `RecordStore.put_record`)."""
-        check_record_id(kind, key, tenant)
-        fields = check_indexed(indexed)
-        expected = check_expected_version(expected_version)
-        ttl = check_ttl(ttl_s)
-        text = encode_value(kind, key, value)
-        fields_text = encode_document(fields, what="indexed")
-        tags = encode_document({n: tag(v, field=n) for n, v in fields.items()}, what="indexed")
+        put = PutRequest.check(
+            kind,
+            key,
+            value,
+            tenant=tenant,
+            indexed=indexed,
+            expected_version=expected_version,
+            ttl_s=ttl_s,
+        )
+        expected, ttl = put.expected, put.ttl
+        text, fields_text, tags = put.text, put.fields_text, put.tags
         s = f'"{self.schema}"'
         args: tuple[object, ...] = (kind, tenant, key, text, fields_text, tags, ttl)
         if expected is None or expected == 0:

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_LIMIT",
     "ListQuery",
     "OrderField",
+    "PutRequest",
     "check_expected_version",
     "check_indexed",
     "check_record_id",
@@ -137,6 +138,60 @@ def check_ttl(ttl_s: object) -> float | None:
 def encode_value(kind: str, key: str, value: object) -> str:
     """Return the record's JSON text (a dict, JSON-safe)."""
     return encode_document(value, what=f"value of record {kind!r}/{key!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class PutRequest:
+    """A checked `put_record` call, in the forms every backend stores.
+
+    Attributes:
+        fields: The indexed fields.
+        expected: The expected version (``0``: create only; ``None``: any).
+        ttl: Seconds to live, or ``None``.
+        text: The value as JSON text.
+        fields_text: The indexed fields as JSON text.
+        tags: The indexed fields' tags (see the module docstring) as JSON text.
+    """
+
+    fields: dict[str, IndexedValue]
+    expected: int | None
+    ttl: float | None
+    text: str
+    fields_text: str
+    tags: str
+
+    @classmethod
+    def check(
+        cls,
+        kind: object,
+        key: object,
+        value: object,
+        *,
+        tenant: object,
+        indexed: object,
+        expected_version: object,
+        ttl_s: object,
+    ) -> PutRequest:
+        """Check every argument of a `put_record` call at once (clear errors, no I/O).
+
+        Raises:
+            TypeError, ValueError: An argument is malformed; the message names it.
+        """
+        check_record_id(kind, key, tenant)
+        fields = check_indexed(indexed)
+        expected = check_expected_version(expected_version)
+        ttl = check_ttl(ttl_s)
+        assert isinstance(kind, str) and isinstance(key, str)  # checked above
+        text = encode_value(kind, key, value)
+        tags = {name: tag(v, field=name) for name, v in fields.items()}
+        return cls(
+            fields=fields,
+            expected=expected,
+            ttl=ttl,
+            text=text,
+            fields_text=encode_document(fields, what="indexed"),
+            tags=encode_document(tags, what="indexed"),
+        )
 
 
 def expires_at(now: float, ttl_s: float | None) -> float | None:

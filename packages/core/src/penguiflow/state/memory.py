@@ -27,11 +27,9 @@ from penguiflow.state._codec import (
     encode_document,
 )
 from penguiflow.state._records import (
+    PutRequest,
     check_expected_version,
-    check_indexed,
     check_record_id,
-    check_ttl,
-    encode_value,
     expires_at,
     is_expired,
     list_query,
@@ -233,11 +231,16 @@ class InMemoryStateStore:
         ttl_s: float | None = None,
     ) -> int:
         """Write a record and return its new version (see `RecordStore.put_record`)."""
-        check_record_id(kind, key, tenant)
-        fields = check_indexed(indexed)
-        expected = check_expected_version(expected_version)
-        ttl = check_ttl(ttl_s)
-        text = encode_value(kind, key, value)
+        put = PutRequest.check(
+            kind,
+            key,
+            value,
+            tenant=tenant,
+            indexed=indexed,
+            expected_version=expected_version,
+            ttl_s=ttl_s,
+        )
+        fields, expected, ttl, text = put.fields, put.expected, put.ttl, put.text
         self._check_open()
         now = time.time()
         current = self._live(kind, tenant, key, now)
