@@ -15,7 +15,11 @@ from penguiflow._kernel.timeouts import check_timeout
 from penguiflow._kernel.worker import node_workers
 from penguiflow.bus.base import MessageBus
 from penguiflow.distributed._names import check_namespace, flow_namespace
-from penguiflow.distributed._proxy import WorkerNodeProxy, check_worker_nodes
+from penguiflow.distributed._proxy import (
+    WorkerNodeProxy,
+    check_worker_nodes,
+    renamed_remote_nodes,
+)
 from penguiflow.distributed.worker import registry_models
 from penguiflow.errors import CycleError
 from penguiflow.graph import Adjacency, FlowGraph, build_graph
@@ -27,8 +31,7 @@ from penguiflow.registry import ModelRegistry, registry_for
 from penguiflow.state._persister import (
     EventPersister,
     StatePolicy,
-    block_gate,
-    check_store,
+    attach_persister,
     load_flushed,
 )
 from penguiflow.state.base import StateStore, StoredEvent
@@ -122,9 +125,9 @@ class PenguiFlow:
             )
         self._persister: EventPersister | None = None
         if state_store is not None:
-            self._persister = self._attach_store(state_store, state_store_policy)
+            self._persister = attach_persister(self._runtime, state_store, state_store_policy)
         if remote_nodes:
-            worker_nodes = _renamed_remote_nodes(worker_nodes, remote_nodes)
+            worker_nodes = renamed_remote_nodes(worker_nodes, remote_nodes)
         self._bus = message_bus
         self._workers = check_worker_nodes(self._graph, message_bus, worker_nodes)
         self._namespace = check_namespace(bus_namespace) if bus_namespace is not None else None
@@ -230,18 +233,6 @@ class PenguiFlow:
             return await load_flushed(hub, self._persister, trace_id, tenant, timeout)
         return await self._persister.store.load_history(trace_id, tenant=tenant)
 
-    def _attach_store(self, store: StateStore, policy: StatePolicy) -> EventPersister:
-        runtime = self._runtime
-
-        def report(trace_id: str, extra: dict[str, Any]) -> None:
-            runtime.emit_event("state_store_error", None, trace_id or None, extra=extra)
-
-        persister = EventPersister(check_store(store), policy, report)
-        runtime.hub.add(persister)
-        if policy == "block":
-            runtime.gate = block_gate(runtime.hub, persister)
-        return persister
-
     def add_middleware(self, middleware: Middleware) -> None:
         """Subscribe ``middleware`` (sync or async callable) to every FlowEvent."""
         self._runtime.hub.add(middleware)
@@ -281,15 +272,7 @@ class PenguiFlow:
             >>> stats.queued["retrieve"], stats.traces_in_flight  # doctest: +SKIP
             (3, 12)
         """
-        runtime = self._runtime
-        return FlowStatistics(
-            state=self._state,
-            queued={node.name: runtime.depth_in(node) for node in self._graph.nodes},
-            queued_in_rookery=runtime.rookery.qsize(),
-            traces_in_flight=len(runtime.traces),
-            dropped_events=runtime.hub.dropped,
-            state_store_errors=self.state_store_errors,
-        )
+        return self._runtime.statistics(self._state, self.state_store_errors)
 
     # -- lifecycle -------------------------------------------------------
     def run(self, registry: ModelRegistry | None = None) -> None:
@@ -468,30 +451,18 @@ class PenguiFlow:
         """
         if (
             from_ is None
-            and trace_id is None
             and timeout is None
             and tenant is None
+            and (trace_id is None or type(trace_id) is str)
             and self._state is _RUNNING
         ):
-            # The per-result path of a plain `fetch()`.
+            # The per-item path: a plain `fetch()`, or `stream_flow` following one trace.
             runtime = self._runtime
-            item = runtime.rookery.try_take()
-            if item is EMPTY:
-                item = await runtime.rookery.take()
-            return runtime.took_from_rookery(item)
-        if (
-            from_ is None
-            and timeout is None
-            and tenant is None
-            and type(trace_id) is str
-            and self._state is _RUNNING
-        ):
-            # The per-item path of `stream_flow` and of servers following one trace.
-            runtime = self._runtime
-            if trace_id in runtime.trace_states:
-                item = runtime.rookery.try_take(None, trace_id)
-                if item is not EMPTY:
-                    return runtime.took_from_rookery(item)
+            item = runtime.take_now(trace_id)
+            if item is not EMPTY:
+                return item
+            if trace_id is None:
+                return runtime.took_from_rookery(await runtime.rookery.take())
             return await runtime.take_result(None, trace_id)
         return await self._take(None if from_ is None else [from_], trace_id, timeout, tenant)
 
@@ -627,7 +598,7 @@ def create(
         >>> flow = create(triage.to(retrieve), retrieve.to(pack))  # doctest: +SKIP
     """
     if remote_nodes:
-        worker_nodes = _renamed_remote_nodes(worker_nodes, remote_nodes)
+        worker_nodes = renamed_remote_nodes(worker_nodes, remote_nodes)
     return PenguiFlow(
         *adjacencies,
         queue_maxsize=queue_maxsize,
@@ -640,17 +611,3 @@ def create(
         worker_nodes=worker_nodes,
         bus_namespace=bus_namespace,
     )
-
-
-def _renamed_remote_nodes(
-    worker_nodes: Sequence[Node | str], remote_nodes: Sequence[Node | str]
-) -> Sequence[Node | str]:
-    warnings.warn(
-        "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
-        "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
-        DeprecationWarning,
-        stacklevel=3,  # the caller of create() or PenguiFlow()
-    )
-    if worker_nodes:
-        raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
-    return remote_nodes

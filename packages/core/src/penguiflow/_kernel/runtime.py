@@ -24,6 +24,7 @@ from penguiflow.errors import FetchTimeout, FlowError, TenantMismatch, TraceCanc
 from penguiflow.events import FlowEvent, FlowEventType
 from penguiflow.graph import OPEN_SEA, ROOKERY, Endpoint, FlowGraph
 from penguiflow.node import Node
+from penguiflow.protocols import FlowState, FlowStatistics
 from penguiflow.types import Message
 
 __all__ = ["RUNTIME", "FlowRuntime", "NodeRunner", "trace_of"]
@@ -433,6 +434,27 @@ class FlowRuntime:
                 raise ValueError(f"unknown target {name!r}: OpenSea feeds only {known}")
             result.append(floe)
         return result
+
+    def take_now(self, trace_id: str | None) -> Any:
+        """The next Rookery item (of ``trace_id``, if given) waiting now, else `EMPTY`."""
+        if trace_id is None:
+            item = self.rookery.try_take()
+        elif trace_id in self.trace_states:
+            item = self.rookery.try_take(None, trace_id)
+        else:
+            return EMPTY
+        return item if item is EMPTY else self.took_from_rookery(item)
+
+    def statistics(self, state: FlowState, state_store_errors: int) -> FlowStatistics:
+        """A snapshot of the flow's load and losses (see `penguiflow.core.PenguiFlow`)."""
+        return FlowStatistics(
+            state=state,
+            queued={node.name: self.depth_in(node) for node in self.graph.nodes},
+            queued_in_rookery=self.rookery.qsize(),
+            traces_in_flight=len(self.traces),
+            dropped_events=self.hub.dropped,
+            state_store_errors=state_store_errors,
+        )
 
     def took_from_rookery(self, item: Any) -> Any:
         """Account for an item that left the flow through Rookery; return what the user gets."""

@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -90,7 +91,7 @@ from penguiflow.graph import FlowGraph
 from penguiflow.node import Node
 from penguiflow.types import FinalAnswer, Message, StreamChunk
 
-__all__ = ["WorkerNodeProxy", "check_worker_nodes"]
+__all__ = ["WorkerNodeProxy", "check_worker_nodes", "renamed_remote_nodes"]
 
 logger: logging.Logger = logging.getLogger("penguiflow.distributed")
 
@@ -441,3 +442,22 @@ def check_worker_nodes(
             "their workers: create(..., message_bus=await open_bus(url))"
         )
     return frozenset(served)
+
+
+def renamed_remote_nodes(
+    worker_nodes: Sequence[Node | str], remote_nodes: Sequence[Node | str]
+) -> Sequence[Node | str]:
+    """Accept ``remote_nodes=``, the deprecated name of ``worker_nodes=`` (a warning).
+
+    Raises:
+        ValueError: Both names were given.
+    """
+    warnings.warn(
+        "create(..., remote_nodes=...) is deprecated; call them worker_nodes=... "
+        "(remote nodes are A2A agents, penguiflow_a2a.RemoteNode)",
+        DeprecationWarning,
+        stacklevel=3,  # the caller of create() or PenguiFlow()
+    )
+    if worker_nodes:
+        raise ValueError("give worker_nodes=... or its old name remote_nodes=..., not both")
+    return remote_nodes

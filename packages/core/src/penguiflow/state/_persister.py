@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from penguiflow._kernel.runtime import FlowRuntime
 from penguiflow.events import FlowEvent
 from penguiflow.state.base import StateStore, StoredEvent
 
@@ -31,6 +32,7 @@ __all__ = [
     "WRITE_TIMEOUT_S",
     "EventPersister",
     "StatePolicy",
+    "attach_persister",
     "block_gate",
     "check_store",
     "load_flushed",
@@ -144,3 +146,20 @@ async def load_flushed(
             f"within {timeout}s (is it reachable?)"
         ) from None
     return await persister.store.load_history(trace_id, tenant=tenant)
+
+
+def attach_persister(runtime: FlowRuntime, store: object, policy: StatePolicy) -> EventPersister:
+    """Subscribe a persister of ``store`` to ``runtime``'s events, under ``policy``.
+
+    Raises:
+        TypeError: ``store`` is not a StateStore.
+    """
+
+    def report(trace_id: str, extra: dict[str, Any]) -> None:
+        runtime.emit_event("state_store_error", None, trace_id or None, extra=extra)
+
+    persister = EventPersister(check_store(store), policy, report)
+    runtime.hub.add(persister)
+    if policy == "block":
+        runtime.gate = block_gate(runtime.hub, persister)
+    return persister
